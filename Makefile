@@ -1,0 +1,32 @@
+# Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+STAMP := .make/installed
+
+.PHONY: demo test lint unit integration notebooks bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@mkdir -p .make && touch $(STAMP)
+
+demo: $(STAMP)
+	$(PYTHON) -m langchain_splade.cli demo
+
+lint: $(STAMP)
+	$(PYTHON) -m ruff check langchain_splade tests benchmarks
+	$(PYTHON) -m mypy
+
+test: lint
+	$(PYTHON) -m pytest -q
+
+unit: $(STAMP)
+	$(PYTHON) -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(PYTHON) -m pytest -q tests/integration
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/encode_throughput.py
+	$(PYTHON) benchmarks/search_latency.py
+
+clean:
+	rm -rf .make build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

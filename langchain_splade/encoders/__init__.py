@@ -1,0 +1,6 @@
+"""SPLADE encoders: pooling math, the model-backed encoder, inference-free queries."""
+
+from langchain_splade.encoders.query import IdfQueryEncoder
+from langchain_splade.encoders.splade import SpladeEncoder
+
+__all__ = ["IdfQueryEncoder", "SpladeEncoder"]
