@@ -1,0 +1,206 @@
+"""The ``langchain-splade`` command line: index, search, eval, demo, opensearch-node."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_splade.errors import SpladeError
+
+logger = logging.getLogger("langchain_splade")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SpladeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was saved by the interrupted step", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langchain-splade",
+        description="SPLADE learned-sparse retrieval: index files, search them, see why.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index",
+        help="encode files into an index",
+        description="Encode .txt/.md files (split into passages) and .jsonl records "
+        "(fields _id, text, title, metadata) into an index. Existing ids are replaced.",
+    )
+    index.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    _add_backend_options(index)
+    _add_encoder_options(index)
+    index.add_argument("--chunk-size", type=int, default=1200, help="characters per passage")
+    index.add_argument("--chunk-overlap", type=int, default=150, help="characters of overlap")
+    index.set_defaults(run=_run_index)
+
+    search = commands.add_parser("search", help="search an index", description="Search an index.")
+    search.add_argument("query", help="the query text")
+    _add_backend_options(search)
+    search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    search.add_argument(
+        "--filter",
+        type=json.loads,
+        help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'',
+    )
+    search.add_argument("--explain", action="store_true", help="show the terms behind each hit")
+    search.add_argument("--json", action="store_true", help="print results as JSON")
+    search.add_argument("--model", help="encoder model (default: the one the index was built with)")
+    search.set_defaults(run=_run_search)
+
+    demo = commands.add_parser(
+        "demo",
+        help="index the bundled sample corpus, search it, explain each hit",
+        description="Index the bundled sample corpus in memory, run a few queries and "
+        "show which terms drove each match.",
+    )
+    demo.add_argument("-k", type=int, default=3, help="results per query (default 3)")
+    demo.add_argument("queries", nargs="*", help="your own queries (default: a few examples)")
+    demo.set_defaults(run=_run_demo)
+
+    node = commands.add_parser(
+        "opensearch-node",
+        help="run a local OpenSearch test node in the foreground",
+        description="Start a single OpenSearch node on 127.0.0.1 (built from Maven Central "
+        "jars; needs Java 17 and Maven), print its URL, stop on Ctrl-C.",
+    )
+    node.add_argument("--port", type=int, help="HTTP port (default: a free one)")
+    node.add_argument("--data", type=Path, help="data folder to keep (default: temporary)")
+    node.set_defaults(run=_run_opensearch_node)
+    return parser
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", type=Path, dest="index_dir", help="local index folder")
+    parser.add_argument(
+        "--backend", choices=["local", "opensearch"], default="local", help="default: local"
+    )
+    parser.add_argument("--opensearch-url", help="OpenSearch URL, e.g. http://localhost:9200")
+    parser.add_argument("--index-name", help="OpenSearch index name")
+
+
+def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="splade-tiny", help="bundled name, folder or hub id")
+    parser.add_argument("--max-length", type=int, default=256, help="tokens per window")
+    parser.add_argument(
+        "--long-documents",
+        choices=["window", "truncate"],
+        default="window",
+        help="window (default) keeps a long document's tail",
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    from langchain_splade.encoders import SpladeEncoder
+    from langchain_splade.loaders import load_passages
+    from langchain_splade.stores.factory import open_index, save_index
+
+    encoder = SpladeEncoder(
+        args.model,
+        max_length=args.max_length,
+        long_documents=args.long_documents,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    passages = list(load_passages(args.paths, args.chunk_size, args.chunk_overlap))
+    if not passages:
+        print("no passages found in the given paths", file=sys.stderr)
+        return 1
+    store = open_index(
+        args.backend, args.index_dir, args.opensearch_url, args.index_name, create=True
+    )
+    store.check_encoder(encoder.fingerprint)
+    vectors = encoder.embed_documents([p.text for p in passages], show_progress=True)
+    store.add(
+        [p.id for p in passages],
+        vectors,
+        [p.text for p in passages],
+        [p.metadata for p in passages],
+    )
+    save_index(store, args.index_dir)
+    print(f"indexed {len(passages)} passages; the index now holds {len(store)} documents")
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from langchain_splade.encoders import SpladeEncoder
+    from langchain_splade.retrievers import SpladeRetriever
+    from langchain_splade.stores.factory import open_index, recorded_model
+
+    store = open_index(
+        args.backend, args.index_dir, args.opensearch_url, args.index_name, create=False
+    )
+    model = args.model or recorded_model(store) or "splade-tiny"
+    retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k)
+    documents = retriever.invoke(args.query, filter=args.filter)
+    if args.json:
+        print(json.dumps([_document_json(d) for d in documents], indent=2, ensure_ascii=False))
+        return 0
+    if not documents:
+        print("no results")
+    for rank, document in enumerate(documents, start=1):
+        _print_hit(rank, document, args.explain)
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from langchain_splade import demo
+
+    demo.run(args.queries or None, k=args.k)
+    return 0
+
+
+def _run_opensearch_node(args: argparse.Namespace) -> int:
+    from langchain_splade.stores.opensearch.node import serve
+
+    return serve(args.port, args.data)
+
+
+def _document_json(document: Any) -> dict[str, Any]:
+    metadata = dict(document.metadata)
+    return {
+        "id": document.id,
+        "score": metadata.pop("score", None),
+        "matched_terms": metadata.pop("matched_terms", {}),
+        "text": document.page_content,
+        "metadata": metadata,
+    }
+
+
+def _print_hit(rank: int, document: Any, explain: bool) -> None:
+    text = " ".join(document.page_content.split())
+    snippet = text if len(text) <= 160 else text[:157] + "..."
+    print(f"{rank:>2}. {document.metadata['score']:7.2f}  {document.id}")
+    print(f"    {snippet}")
+    if explain:
+        terms = document.metadata.get("matched_terms", {})
+        print("    why: " + ", ".join(f"{t} {c:.2f}" for t, c in terms.items()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

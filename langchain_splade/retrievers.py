@@ -1,0 +1,283 @@
+"""``SpladeRetriever``: a LangChain retriever over any sparse index backend.
+
+Every returned ``Document`` carries its score and the terms that drove the match
+(``metadata["matched_terms"]``, ``{token: query_weight * doc_weight}``): SPLADE's
+interpretability promise, delivered where a RAG chain can log or show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig
+from pydantic import ConfigDict, Field
+
+from langchain_splade.errors import InvalidInputError, InvalidTypeError
+from langchain_splade.filters import parse_filter
+from langchain_splade.stores.base import Filter, SparseIndex
+from langchain_splade.types import SearchHit, SparseVector
+
+if TYPE_CHECKING:
+    from langchain_splade.encoders import SpladeEncoder
+
+# Query vectors pre-computed by ``batch``; a context variable, so LangChain's
+# context-copying thread pool hands them to each ``invoke`` of that batch only.
+_PRECOMPUTED_QUERIES: contextvars.ContextVar[Mapping[str, SparseVector] | None] = (
+    contextvars.ContextVar("splade_precomputed_queries", default=None)
+)
+
+
+def check_k(k: Any, name: str = "k") -> int:
+    """Validate a result count: a positive int."""
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise InvalidTypeError(
+            f"{name} must be an int, got {k!r} ({type(k).__name__}).",
+            fix=f"pass {name}=4 (any integer >= 1)",
+        )
+    if k < 1:
+        raise InvalidInputError(f"{name}={k}.", expected=f"{name} >= 1", fix=f"pass {name}=4")
+    return k
+
+
+class SpladeRetriever(BaseRetriever):
+    """Retrieve documents by SPLADE sparse dot product.
+
+    Example:
+        .. code-block:: python
+
+            retriever = SpladeRetriever.from_texts(["Paris is in France.", "..."], k=2)
+            docs = retriever.invoke("capital of France")
+            docs[0].metadata["matched_terms"]   # {'france': 4.1, 'paris': 2.3, ...}
+
+    Attributes:
+        encoder: the SpladeEncoder used for queries (and documents added here).
+        index: any SparseIndex (LocalSparseIndex, OpenSearchSparseIndex, ...).
+        k: number of documents to return; ``invoke(query, k=...)`` overrides it.
+        filter: metadata filter applied to every search; ``invoke(query, filter=...)``
+            overrides it.
+        score_threshold: drop hits scoring below this value.
+        explain_terms: how many matched terms to keep in ``metadata["matched_terms"]``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    encoder: Any = Field(description="SpladeEncoder")
+    index: Any = Field(description="SparseIndex backend")
+    k: int = 4
+    filter: dict[str, Any] | None = None
+    score_threshold: float | None = None
+    explain_terms: int = 10
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Checked here, not in a validator, so users get our typed errors unwrapped.
+        check_k(self.k)
+        check_k(self.explain_terms, "explain_terms")
+        parse_filter(self.filter)
+        if not isinstance(self.index, SparseIndex):
+            raise InvalidTypeError(
+                f"index is a {type(self.index).__name__}, which is not a SparseIndex.",
+                expected="LocalSparseIndex, OpenSearchSparseIndex or another SparseIndex",
+                fix="pass index=LocalSparseIndex() or leave it out in from_texts",
+            )
+        self.index.check_encoder(self.encoder.fingerprint)
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        *,
+        encoder: SpladeEncoder | None = None,
+        index: SparseIndex | None = None,
+        k: int = 4,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> SpladeRetriever:
+        """Encode ``texts`` and index them (a new LocalSparseIndex unless ``index`` is given)."""
+        if encoder is None:
+            from langchain_splade.encoders import SpladeEncoder
+
+            encoder = SpladeEncoder()
+        if index is None:
+            from langchain_splade.stores.local import LocalSparseIndex
+
+            index = LocalSparseIndex()
+        retriever = cls(encoder=encoder, index=index, k=k, **kwargs)
+        retriever.add_texts(list(texts), metadatas, ids, show_progress=show_progress)
+        return retriever
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Iterable[Document],
+        ids: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> SpladeRetriever:
+        """Like :meth:`from_texts`, taking ``Document`` ids when they have one."""
+        documents = list(documents)
+        return cls.from_texts(
+            [d.page_content for d in documents],
+            [d.metadata for d in documents],
+            ids if ids is not None else _document_ids(documents),
+            **kwargs,
+        )
+
+    # -- writes ---------------------------------------------------------------------
+
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        *,
+        show_progress: bool = False,
+    ) -> list[str]:
+        """Encode and store ``texts``; returns their ids (new UUIDs where none given)."""
+        texts = list(texts)
+        ids = list(ids) if ids is not None else [uuid.uuid4().hex for _ in texts]
+        if len(ids) != len(texts) or (metadatas is not None and len(metadatas) != len(texts)):
+            raise InvalidInputError(
+                f"Got {len(texts)} texts, {len(ids)} ids and "
+                f"{'no' if metadatas is None else len(metadatas)} metadatas.",
+                expected="one id and one metadata mapping per text",
+                fix="pass lists of equal length",
+            )
+        vectors = self.encoder.embed_documents(texts, show_progress=show_progress)
+        return list(self.index.add(ids, vectors, texts, metadatas))
+
+    def add_documents(self, documents: Sequence[Document], **kwargs: Any) -> list[str]:
+        """Store LangChain documents; ``ids=`` or each ``Document.id`` is kept."""
+        ids = kwargs.pop("ids", None)
+        return self.add_texts(
+            [d.page_content for d in documents],
+            [d.metadata for d in documents],
+            ids if ids is not None else _document_ids(documents),
+            **kwargs,
+        )
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove documents by id; returns how many were removed."""
+        return int(self.index.delete(list(ids)))
+
+    # -- retrieval ------------------------------------------------------------------
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: Filter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Document]:
+        k, filter = self._call_options(k, filter)
+        vector = self._precomputed(query)
+        if vector is None:
+            vector = self.encoder.embed_query(query)
+        if vector.nnz == 0:
+            return []
+        hits = self.index.search(vector, k=k, filter=filter)
+        return self._to_documents(vector, hits, score_threshold)
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: Filter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Document]:
+        k, filter = self._call_options(k, filter)
+        vector = self._precomputed(query)
+        if vector is None:
+            vector = await self.encoder.aembed_query(query)
+        if vector.nnz == 0:
+            return []
+        asearch = getattr(self.index, "asearch", None)
+        if asearch is not None:
+            hits = await asearch(vector, k=k, filter=filter)
+        else:
+            hits = await asyncio.to_thread(self.index.search, vector, k=k, filter=filter)
+        return self._to_documents(vector, hits, score_threshold)
+
+    def batch(
+        self,
+        inputs: list[str],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Encode all queries in one pass, then search each (callbacks as usual)."""
+        if not inputs:
+            return []
+        queries = [_check_query(q) for q in inputs]
+        vectors = dict(zip(queries, self.encoder.embed_queries(queries)))
+        token = _PRECOMPUTED_QUERIES.set(vectors)
+        try:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        finally:
+            _PRECOMPUTED_QUERIES.reset(token)
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _call_options(self, k: int | None, filter: Filter | None) -> tuple[int, Filter | None]:
+        k = check_k(self.k if k is None else k)
+        filter = self.filter if filter is None else filter
+        parse_filter(filter)
+        return k, filter
+
+    @staticmethod
+    def _precomputed(query: str) -> SparseVector | None:
+        """The vector ``batch`` already encoded for ``query``, if any."""
+        query = _check_query(query)
+        precomputed = _PRECOMPUTED_QUERIES.get()
+        return None if precomputed is None else precomputed.get(query)
+
+    def _to_documents(
+        self, query: SparseVector, hits: Sequence[SearchHit], score_threshold: float | None
+    ) -> list[Document]:
+        threshold = self.score_threshold if score_threshold is None else score_threshold
+        documents = []
+        for hit in hits:
+            if threshold is not None and hit.score < threshold:
+                continue
+            metadata = dict(hit.metadata)
+            metadata["score"] = float(hit.score)
+            if hit.vector is not None:
+                metadata["matched_terms"] = {
+                    term.token: round(term.contribution, 6)
+                    for term in self.encoder.explain(query, hit.vector, top_k=self.explain_terms)
+                }
+            documents.append(Document(id=hit.id, page_content=hit.text or "", metadata=metadata))
+        return documents
+
+
+def _check_query(query: Any) -> str:
+    if not isinstance(query, str):
+        raise InvalidTypeError(
+            f"The query is a {type(query).__name__}, not a str.", fix="pass the query text"
+        )
+    return query
+
+
+def _document_ids(documents: Sequence[Document]) -> list[str] | None:
+    ids = [d.id for d in documents]
+    if all(i is None for i in ids):
+        return None
+    return [i if i is not None else uuid.uuid4().hex for i in ids]

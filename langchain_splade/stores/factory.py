@@ -1,0 +1,59 @@
+"""Open a backend by name, for the command line and other config-driven callers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_splade.errors import InvalidInputError
+
+
+def open_index(
+    backend: str,
+    index_dir: Path | None = None,
+    opensearch_url: str | None = None,
+    index_name: str | None = None,
+    *,
+    create: bool,
+) -> Any:
+    """A LocalSparseIndex (loaded from ``index_dir``, or new when ``create``) or an
+    OpenSearchSparseIndex named ``index_name``."""
+    if backend == "local":
+        from langchain_splade.stores.local import LocalSparseIndex
+
+        if index_dir is None:
+            raise InvalidInputError(
+                "No index folder given for the local backend.",
+                fix="pass --index DIR",
+            )
+        if create and not (index_dir / "manifest.json").exists():
+            if index_dir.exists() and not index_dir.is_dir():
+                raise InvalidInputError(
+                    f"--index {str(index_dir)!r} is a file.",
+                    expected="a folder (new or holding an index)",
+                    fix="choose another path",
+                )
+            return LocalSparseIndex()
+        return LocalSparseIndex.load(index_dir)
+    if backend == "opensearch":
+        from langchain_splade.stores.opensearch import OpenSearchSparseIndex
+
+        if not index_name:
+            raise InvalidInputError(
+                "No index name given for the OpenSearch backend.",
+                fix="pass --index-name NAME",
+            )
+        return OpenSearchSparseIndex(index_name, url=opensearch_url)
+    raise InvalidInputError(f"Unknown backend {backend!r}.", expected="'local' or 'opensearch'")
+
+
+def save_index(index: Any, index_dir: Path | None) -> None:
+    """Persist a local index (OpenSearch persists on every write)."""
+    if index_dir is not None and hasattr(index, "save"):
+        index.save(index_dir)
+
+
+def recorded_model(index: Any) -> str | None:
+    """The model name an index was built with, if it recorded one."""
+    fingerprint = getattr(index, "fingerprint", None)
+    return getattr(fingerprint, "model_name", None)
