@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field
 
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.filters import parse_filter
+from langchain_splade.fusion import RRF_K, FusionMethod, fuse
 from langchain_splade.stores.base import Filter, SparseIndex
 from langchain_splade.types import SearchHit, SparseVector
 
@@ -67,6 +68,13 @@ class SpladeRetriever(BaseRetriever):
             overrides it.
         score_threshold: drop hits scoring below this value.
         explain_terms: how many matched terms to keep in ``metadata["matched_terms"]``.
+        mode: ``"sparse"`` (SPLADE), ``"bm25"`` (the index's BM25 over the same
+            texts) or ``"hybrid"`` (both, fused; each Document then records both
+            components' rank and score in ``metadata["fusion"]``).
+        fusion: how hybrid mode fuses: ``"rrf"`` (reciprocal rank fusion, k=60),
+            ``"minmax"`` or ``"zscore"`` (normalised linear combination).
+        fusion_weights: per-component weights, e.g. ``{"sparse": 0.7, "bm25": 0.3}``.
+        candidates: results fetched from each component before fusing.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -77,6 +85,10 @@ class SpladeRetriever(BaseRetriever):
     filter: dict[str, Any] | None = None
     score_threshold: float | None = None
     explain_terms: int = 10
+    mode: Literal["sparse", "bm25", "hybrid"] = "sparse"
+    fusion: FusionMethod = "rrf"
+    fusion_weights: dict[str, float] | None = None
+    candidates: int = 100
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -89,6 +101,15 @@ class SpladeRetriever(BaseRetriever):
                 f"index is a {type(self.index).__name__}, which is not a SparseIndex.",
                 expected="LocalSparseIndex, OpenSearchSparseIndex or another SparseIndex",
                 fix="pass index=LocalSparseIndex() or leave it out in from_texts",
+            )
+        check_k(self.candidates, "candidates")
+        if self.mode not in ("sparse", "bm25", "hybrid"):
+            raise InvalidInputError(f"mode={self.mode!r}.", expected="'sparse', 'bm25' or 'hybrid'")
+        if self.mode != "sparse" and not hasattr(self.index, "bm25_search"):
+            raise InvalidInputError(
+                f"mode={self.mode!r} needs BM25, which {type(self.index).__name__} lacks.",
+                expected="an index with bm25_search (LocalSparseIndex, OpenSearchSparseIndex)",
+                fix="use mode='sparse', or fuse with another retriever via FusionRetriever",
             )
         self.index.check_encoder(self.encoder.fingerprint)
 
@@ -185,13 +206,14 @@ class SpladeRetriever(BaseRetriever):
         score_threshold: float | None = None,
     ) -> list[Document]:
         k, filter = self._call_options(k, filter)
-        vector = self._precomputed(query)
-        if vector is None:
-            vector = self.encoder.embed_query(query)
-        if vector.nnz == 0:
-            return []
-        hits = self.index.search(vector, k=k, filter=filter)
-        return self._to_documents(vector, hits, score_threshold)
+        vector = None
+        if self.mode != "bm25":
+            vector = self._precomputed(query)
+            if vector is None:
+                vector = self.encoder.embed_query(query)
+        sparse = self._sparse_hits(vector, k, filter)
+        lexical = self._bm25_hits(query, k, filter)
+        return self._documents(vector, sparse, lexical, k, score_threshold)
 
     async def _aget_relevant_documents(
         self,
@@ -203,17 +225,15 @@ class SpladeRetriever(BaseRetriever):
         score_threshold: float | None = None,
     ) -> list[Document]:
         k, filter = self._call_options(k, filter)
-        vector = self._precomputed(query)
-        if vector is None:
-            vector = await self.encoder.aembed_query(query)
-        if vector.nnz == 0:
-            return []
-        asearch = getattr(self.index, "asearch", None)
-        if asearch is not None:
-            hits = await asearch(vector, k=k, filter=filter)
-        else:
-            hits = await asyncio.to_thread(self.index.search, vector, k=k, filter=filter)
-        return self._to_documents(vector, hits, score_threshold)
+        vector = None
+        if self.mode != "bm25":
+            vector = self._precomputed(query)
+            if vector is None:
+                vector = await self.encoder.aembed_query(query)
+        sparse, lexical = await asyncio.gather(
+            self._asparse_hits(vector, k, filter), self._abm25_hits(query, k, filter)
+        )
+        return self._documents(vector, sparse, lexical, k, score_threshold)
 
     def batch(
         self,
@@ -249,23 +269,97 @@ class SpladeRetriever(BaseRetriever):
         precomputed = _PRECOMPUTED_QUERIES.get()
         return None if precomputed is None else precomputed.get(query)
 
-    def _to_documents(
-        self, query: SparseVector, hits: Sequence[SearchHit], score_threshold: float | None
+    def _depth(self, k: int) -> int:
+        return max(k, self.candidates) if self.mode == "hybrid" else k
+
+    def _sparse_hits(
+        self, vector: SparseVector | None, k: int, filter: Filter | None
+    ) -> list[SearchHit] | None:
+        if vector is None:
+            return None
+        if vector.nnz == 0:
+            return []
+        return list(self.index.search(vector, k=self._depth(k), filter=filter))
+
+    def _bm25_hits(self, query: str, k: int, filter: Filter | None) -> list[SearchHit] | None:
+        if self.mode == "sparse":
+            return None
+        if not query.strip():
+            return []
+        return list(self.index.bm25_search(query, k=self._depth(k), filter=filter))
+
+    async def _asparse_hits(
+        self, vector: SparseVector | None, k: int, filter: Filter | None
+    ) -> list[SearchHit] | None:
+        native = getattr(self.index, "asearch", None)
+        if vector is None or vector.nnz == 0 or native is None:
+            return await asyncio.to_thread(self._sparse_hits, vector, k, filter)
+        return list(await native(vector, k=self._depth(k), filter=filter))
+
+    async def _abm25_hits(
+        self, query: str, k: int, filter: Filter | None
+    ) -> list[SearchHit] | None:
+        native = getattr(self.index, "abm25_search", None)
+        if self.mode == "sparse" or not query.strip() or native is None:
+            return await asyncio.to_thread(self._bm25_hits, query, k, filter)
+        return list(await native(query, k=self._depth(k), filter=filter))
+
+    def _documents(
+        self,
+        vector: SparseVector | None,
+        sparse: list[SearchHit] | None,
+        lexical: list[SearchHit] | None,
+        k: int,
+        score_threshold: float | None,
     ) -> list[Document]:
         threshold = self.score_threshold if score_threshold is None else score_threshold
+        if sparse is not None and lexical is not None:
+            hits, fusion = self._fuse(sparse, lexical, k)
+        else:
+            hits, fusion = (sparse if sparse is not None else lexical or []), {}
         documents = []
         for hit in hits:
             if threshold is not None and hit.score < threshold:
                 continue
             metadata = dict(hit.metadata)
             metadata["score"] = float(hit.score)
-            if hit.vector is not None:
+            if hit.id in fusion:
+                metadata["fusion"] = fusion[hit.id]
+            if vector is not None and hit.vector is not None:
                 metadata["matched_terms"] = {
                     term.token: round(term.contribution, 6)
-                    for term in self.encoder.explain(query, hit.vector, top_k=self.explain_terms)
+                    for term in self.encoder.explain(vector, hit.vector, top_k=self.explain_terms)
                 }
             documents.append(Document(id=hit.id, page_content=hit.text or "", metadata=metadata))
         return documents
+
+    def _fuse(
+        self, sparse: list[SearchHit], lexical: list[SearchHit], k: int
+    ) -> tuple[list[SearchHit], dict[str, Any]]:
+        """Fused hits (score = fused score) and each one's component ranks and scores."""
+        by_id = {hit.id: hit for hit in lexical}
+        by_id.update({hit.id: hit for hit in sparse})
+        fused = fuse(
+            {
+                "sparse": [(h.id, h.score) for h in sparse],
+                "bm25": [(h.id, h.score) for h in lexical],
+            },
+            self.fusion,
+            weights=self.fusion_weights,
+            k=RRF_K,
+            limit=k,
+        )
+        hits = [
+            SearchHit(
+                id=f.id,
+                score=f.score,
+                text=by_id[f.id].text,
+                metadata=by_id[f.id].metadata,
+                vector=by_id[f.id].vector,
+            )
+            for f in fused
+        ]
+        return hits, {f.id: f.to_dict()["components"] for f in fused}
 
 
 def _check_query(query: Any) -> str:

@@ -43,8 +43,27 @@ def open_index(
                 "No index name given for the OpenSearch backend.",
                 fix="pass --index-name NAME",
             )
-        return OpenSearchSparseIndex(index_name, url=opensearch_url)
+        index = OpenSearchSparseIndex(index_name, url=opensearch_url)
+        if not create and not _opensearch_index_exists(index_name, opensearch_url):
+            raise InvalidInputError(
+                f"OpenSearch index {index_name!r} does not exist.",
+                expected="an index built with `langchain-splade index --backend opensearch`",
+                fix="check --index-name, or index documents into it first",
+            )
+        return index
     raise InvalidInputError(f"Unknown backend {backend!r}.", expected="'local' or 'opensearch'")
+
+
+def _opensearch_index_exists(index_name: str, url: str | None) -> bool:
+    import os
+
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[url or os.environ.get("OPENSEARCH_URL", "")])
+    try:
+        return bool(client.indices.exists(index=index_name))
+    finally:
+        client.close()
 
 
 def save_index(index: Any, index_dir: Path | None) -> None:

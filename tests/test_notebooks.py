@@ -1,0 +1,77 @@
+"""Execute every notebook in notebooks/ so the examples cannot rot.
+
+Each notebook runs in a fresh ``python3`` kernel inside a temporary working
+directory (files it saves never land in the repository); any cell error fails the
+test with the cell's traceback. ``02_opensearch`` needs a real node and gets its URL
+from the ``opensearch_url`` fixture, so it is an integration test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+OPENSEARCH_NOTEBOOKS = {"02_opensearch.ipynb"}
+CELL_TIMEOUT_S = 300
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> None:
+    """Run ``path`` top to bottom in ``workdir``; raise on the first failing cell."""
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    # The kernel's whole environment: ours, headless plotting, and the test's extras.
+    kernel_env = {**os.environ, "MPLBACKEND": "Agg", "TOKENIZERS_PARALLELISM": "false"}
+    kernel_env.update(env or {})
+    try:
+        client.execute(env=kernel_env)
+    except nbclient.exceptions.CellExecutionError as exc:
+        # IPython colours tracebacks; strip the escapes so pytest's report stays readable.
+        pytest.fail(f"{path.name} failed:\n{_ANSI.sub('', str(exc))}", pytrace=False)
+
+
+def test_notebooks_exist_without_outputs() -> None:
+    """Notebooks are committed clean: small diffs, and no stale results to mislead."""
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, (
+                    f"{path.name} has saved outputs; clear them before committing"
+                )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path",
+    [p for p in NOTEBOOKS if p.name not in OPENSEARCH_NOTEBOOKS],
+    ids=lambda p: p.stem,
+)
+def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+    _execute(path, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "path",
+    [p for p in NOTEBOOKS if p.name in OPENSEARCH_NOTEBOOKS],
+    ids=lambda p: p.stem,
+)
+def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_url: str) -> None:
+    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_url})
