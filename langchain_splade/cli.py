@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("queries", nargs="*", help="your own queries (default: a few examples)")
     demo.set_defaults(run=_run_demo)
 
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure retrieval quality on a BEIR-format dataset",
+        description="Encode a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) once, "
+        "run each mode and print nDCG@10, Recall@100, MRR@10, MAP@100 and timings.",
+    )
+    evaluate.add_argument("dataset", type=Path, help="BEIR-format folder")
+    evaluate.add_argument("--mode", default="sparse,bm25,hybrid", help="comma-separated modes")
+    evaluate.add_argument("--backend", choices=["local", "opensearch"], default="local")
+    evaluate.add_argument("--opensearch-url", help="OpenSearch URL (backend opensearch)")
+    evaluate.add_argument("--split", default="test", help="qrels split (default test)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object by mode")
+    _add_encoder_options(evaluate)
+    evaluate.set_defaults(run=_run_eval)
+
     node = commands.add_parser(
         "opensearch-node",
         help="run a local OpenSearch test node in the foreground",
@@ -172,6 +187,32 @@ def _run_demo(args: argparse.Namespace) -> int:
     from langchain_splade import demo
 
     demo.run(args.queries or None, k=args.k)
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from langchain_splade.encoders import SpladeEncoder
+    from langchain_splade.evaluation import load_beir
+    from langchain_splade.evaluation.runner import format_table, parse_modes, run_evaluation
+
+    modes = parse_modes(args.mode)
+    dataset = load_beir(args.dataset, split=args.split)
+    encoder = SpladeEncoder(
+        args.model,
+        max_length=args.max_length,
+        long_documents=args.long_documents,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    results = run_evaluation(
+        dataset,
+        encoder,
+        modes,
+        backend=args.backend,
+        opensearch_url=args.opensearch_url,
+        show_progress=not args.json,
+    )
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 
 

@@ -1,0 +1,131 @@
+"""In-memory layout of the local index: an immutable base segment plus a delta.
+
+Why this split: rebuilding postings costs O(all postings), so writes go to a small
+append-only delta (a forward CSR store scored by brute force) and are merged into a
+new base lazily, when the delta grows past a fraction of the base. Arrays already
+published are never written again (appends go past their end; merges build new
+arrays), so a search can use a snapshot without holding a lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from langchain_splade.stores.local.kernels import Postings
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+
+
+@dataclass(frozen=True)
+class ForwardStore:
+    """Documents as CSR rows (sorted term ids, float32 weights): the exact source of
+    truth, used to re-score candidates and to return vectors."""
+
+    indptr: npt.NDArray[np.int64]
+    terms: npt.NDArray[np.int32]
+    values: npt.NDArray[np.float32]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.indptr.shape[0]) - 1
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1]) if self.indptr.shape[0] else 0
+
+    @classmethod
+    def empty(cls) -> ForwardStore:
+        return cls(
+            np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.float32)
+        )
+
+    def row(self, r: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        lo, hi = int(self.indptr[r]), int(self.indptr[r + 1])
+        return np.array(self.terms[lo:hi]), np.array(self.values[lo:hi])
+
+    def take(self, rows: npt.NDArray[np.int64]) -> ForwardStore:
+        """A new store holding ``rows`` in that order (used by compaction)."""
+        lengths = (self.indptr[rows + 1] - self.indptr[rows]).astype(np.int64)
+        indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        total = int(indptr[-1])
+        positions = np.repeat(self.indptr[rows] - indptr[:-1], lengths) + np.arange(
+            total, dtype=np.int64
+        )
+        return ForwardStore(
+            indptr, np.asarray(self.terms[positions]), np.asarray(self.values[positions])
+        )
+
+
+def concat(first: ForwardStore, second: ForwardStore) -> ForwardStore:
+    """Rows of ``first`` followed by rows of ``second``."""
+    indptr = np.concatenate([first.indptr, second.indptr[1:] + first.nnz])
+    terms = np.concatenate([first.terms[: first.nnz], second.terms[: second.nnz]])
+    values = np.concatenate([first.values[: first.nnz], second.values[: second.nnz]])
+    return ForwardStore(indptr, terms, values)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The immutable base: forward rows ``0..n-1`` and their postings."""
+
+    forward: ForwardStore
+    postings: Postings
+
+
+class GrowableCSR:
+    """Append-only CSR rows with amortised O(1) growth (capacity doubling).
+
+    ``view()`` returns arrays that later appends never modify, so snapshots stay valid.
+    """
+
+    def __init__(self) -> None:
+        self._indptr = np.zeros(16, dtype=np.int64)
+        self._terms = np.zeros(1024, dtype=np.int32)
+        self._values = np.zeros(1024, dtype=np.float32)
+        self._rows = 0
+        self._nnz = 0
+
+    @property
+    def n_rows(self) -> int:
+        return self._rows
+
+    @property
+    def nnz(self) -> int:
+        return self._nnz
+
+    def extend(
+        self,
+        lengths: npt.NDArray[np.int64],
+        terms: npt.NDArray[np.int32],
+        values: npt.NDArray[np.float32],
+    ) -> None:
+        """Append many rows at once (``lengths[i]`` terms for row i, concatenated)."""
+        n_new, nnz = int(lengths.shape[0]), int(terms.shape[0])
+        if self._rows + n_new + 1 > self._indptr.shape[0]:
+            self._indptr = _grow(self._indptr, self._rows + n_new + 1)
+        if self._nnz + nnz > self._terms.shape[0]:
+            self._terms = _grow(self._terms, self._nnz + nnz)
+            self._values = _grow(self._values, self._nnz + nnz)
+        self._terms[self._nnz : self._nnz + nnz] = terms
+        self._values[self._nnz : self._nnz + nnz] = values
+        np.cumsum(lengths, out=self._indptr[self._rows + 1 : self._rows + n_new + 1])
+        self._indptr[self._rows + 1 : self._rows + n_new + 1] += self._nnz
+        self._rows += n_new
+        self._nnz += nnz
+
+    def view(self) -> ForwardStore:
+        return ForwardStore(
+            self._indptr[: self._rows + 1], self._terms[: self._nnz], self._values[: self._nnz]
+        )
+
+
+def _grow(array: _A, needed: int) -> _A:
+    capacity = max(needed, int(array.shape[0] * 1.5) + 16)
+    grown = np.zeros(capacity, dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return cast(_A, grown)
