@@ -275,6 +275,9 @@ class BM25Index:
             stemmer=self._stemmer,
             show_progress=False,
         )
+        if not tokens.vocab:  # every text is blank or punctuation: nothing can match
+            self._model = None
+            return
         p = self.params
         model = bm25s.BM25(k1=p.k1, b=p.b, method=p.method)
         model.index(tokens, show_progress=False)

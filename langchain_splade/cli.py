@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=json.loads,
         help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'',
     )
+    search.add_argument(
+        "--mode",
+        choices=["sparse", "bm25", "hybrid"],
+        default="sparse",
+        help="sparse (SPLADE, default), bm25, or hybrid (both fused)",
+    )
     search.add_argument("--explain", action="store_true", help="show the terms behind each hit")
     search.add_argument("--json", action="store_true", help="print results as JSON")
     search.add_argument("--model", help="encoder model (default: the one the index was built with)")
@@ -130,18 +136,24 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 
-def _run_index(args: argparse.Namespace) -> int:
+def _encoder(args: argparse.Namespace) -> Any:
+    """A SpladeEncoder from the shared encoder options."""
     from langchain_splade.encoders import SpladeEncoder
-    from langchain_splade.loaders import load_passages
-    from langchain_splade.stores.factory import open_index, save_index
 
-    encoder = SpladeEncoder(
+    return SpladeEncoder(
         args.model,
         max_length=args.max_length,
         long_documents=args.long_documents,
         batch_size=args.batch_size,
         device=args.device,
     )
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    from langchain_splade.loaders import load_passages
+    from langchain_splade.stores.factory import open_index, save_index
+
+    encoder = _encoder(args)
     passages = list(load_passages(args.paths, args.chunk_size, args.chunk_overlap))
     if not passages:
         print("no passages found in the given paths", file=sys.stderr)
@@ -171,7 +183,7 @@ def _run_search(args: argparse.Namespace) -> int:
         args.backend, args.index_dir, args.opensearch_url, args.index_name, create=False
     )
     model = args.model or recorded_model(store) or "splade-tiny"
-    retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k)
+    retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k, mode=args.mode)
     documents = retriever.invoke(args.query, filter=args.filter)
     if args.json:
         print(json.dumps([_document_json(d) for d in documents], indent=2, ensure_ascii=False))
@@ -191,19 +203,12 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from langchain_splade.encoders import SpladeEncoder
     from langchain_splade.evaluation import load_beir
     from langchain_splade.evaluation.runner import format_table, parse_modes, run_evaluation
 
     modes = parse_modes(args.mode)
     dataset = load_beir(args.dataset, split=args.split)
-    encoder = SpladeEncoder(
-        args.model,
-        max_length=args.max_length,
-        long_documents=args.long_documents,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
+    encoder = _encoder(args)
     results = run_evaluation(
         dataset,
         encoder,

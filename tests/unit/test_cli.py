@@ -61,6 +61,10 @@ def test_index_then_search(
     assert results[0]["metadata"]["kind"] == "element"
     assert "metal" in results[0]["matched_terms"]
 
+    hybrid = ["search", "liquid metal", "--index", str(index_dir), "--mode", "hybrid", "--json"]
+    assert main(hybrid) == 0
+    assert "bm25" in json.loads(capsys.readouterr().out)[0]["metadata"]["fusion"]
+
     assert (
         main(
             [

@@ -538,6 +538,7 @@ def test_blocked_accumulation_matches_brute_force(monkeypatch: Any) -> None:
     from langchain_splade.stores.local import _numba_kernels
 
     monkeypatch.setattr(_numba_kernels, "BLOCK_ROWS", 97)
+    monkeypatch.setattr(_numba_kernels, "BLOCK_MIN_ROWS", 0)
     rng = np.random.default_rng(2)
     n = 1200
     vecs = [random_vector(rng, vocab=25, terms=10) for _ in range(n)]

@@ -754,11 +754,11 @@ def _check_metadatas(metadatas: Any, ids: list[str], n: int) -> list[dict[str, A
                 fix="pass a dict of JSON-serialisable values",
             )
         try:
-            out.append(json.loads(json.dumps(dict(metadata))))
+            out.append(json.loads(json.dumps(dict(metadata), allow_nan=False)))
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(
                 f"The metadata of {doc_id!r} is not JSON-serialisable ({exc}).",
-                expected="str keys and str/number/bool/None/list/dict values",
+                expected="str keys and str/finite number/bool/None/list/dict values",
                 fix="convert values (e.g. dates to ISO strings) before adding",
             ) from exc
     return out
