@@ -151,7 +151,7 @@ def _encoder(args: argparse.Namespace) -> Any:
 
 def _run_index(args: argparse.Namespace) -> int:
     from langchain_splade.loaders import load_passages
-    from langchain_splade.stores.factory import open_index, save_index
+    from langchain_splade.stores.factory import close_index, open_index, save_index
 
     encoder = _encoder(args)
     passages = list(load_passages(args.paths, args.chunk_size, args.chunk_overlap))
@@ -161,15 +161,18 @@ def _run_index(args: argparse.Namespace) -> int:
     store = open_index(
         args.backend, args.index_dir, args.opensearch_url, args.index_name, create=True
     )
-    store.check_encoder(encoder.fingerprint)
-    vectors = encoder.embed_documents([p.text for p in passages], show_progress=True)
-    store.add(
-        [p.id for p in passages],
-        vectors,
-        [p.text for p in passages],
-        [p.metadata for p in passages],
-    )
-    save_index(store, args.index_dir)
+    try:
+        store.check_encoder(encoder.fingerprint)
+        vectors = encoder.embed_documents([p.text for p in passages], show_progress=True)
+        store.add(
+            [p.id for p in passages],
+            vectors,
+            [p.text for p in passages],
+            [p.metadata for p in passages],
+        )
+        save_index(store)
+    finally:
+        close_index(store)
     print(f"indexed {len(passages)} passages; the index now holds {len(store)} documents")
     return 0
 

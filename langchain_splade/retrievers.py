@@ -175,6 +175,12 @@ class SpladeRetriever(BaseRetriever):
         show_progress: bool = False,
     ) -> list[str]:
         """Encode and store ``texts``; returns their ids (new UUIDs where none given)."""
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+            raise InvalidTypeError(
+                f"texts is a {type(texts).__name__}.",
+                expected="a list of str",
+                fix="wrap a single text in a list: add_texts(['...'])",
+            )
         texts = list(texts)
         ids = list(ids) if ids is not None else [uuid.uuid4().hex for _ in texts]
         if len(ids) != len(texts) or (metadatas is not None and len(metadatas) != len(texts)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,7 @@ DType = Literal["float32", "bfloat16", "float16"]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Texts encoded per outer step: bounds the (texts x vocab) fp32 maxima to ~60 MB.
 _TEXTS_PER_STEP = 512
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SpladeEncoder:
@@ -437,11 +439,12 @@ def _check_texts(texts: Any) -> list[str]:
 
 
 def _valid_unicode(text: str) -> str:
-    """Replace lone surrogates, which the Rust tokenizer cannot take."""
+    """Replace lone surrogates, which the Rust tokenizer cannot take, with U+FFFD (which
+    BERT-style normalisers drop: a stray surrogate must not become a '?' token)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return _SURROGATE.sub("\ufffd", text)
     return text
 
 

@@ -26,14 +26,15 @@ def open_index(
                 "No index folder given for the local backend.",
                 fix="pass --index DIR",
             )
-        if create and not (index_dir / "manifest.json").exists():
+        if create:
             if index_dir.exists() and not index_dir.is_dir():
                 raise InvalidInputError(
                     f"--index {str(index_dir)!r} is a file.",
                     expected="a folder (new or holding an index)",
                     fix="choose another path",
                 )
-            return LocalSparseIndex()
+            # Holds the folder's write lock until closed: a concurrent writer fails fast.
+            return LocalSparseIndex.open(index_dir)
         return LocalSparseIndex.load(index_dir)
     if backend == "opensearch":
         from langchain_splade.stores.opensearch import OpenSearchSparseIndex
@@ -66,10 +67,19 @@ def _opensearch_index_exists(index_name: str, url: str | None) -> bool:
         client.close()
 
 
-def save_index(index: Any, index_dir: Path | None) -> None:
-    """Persist a local index (OpenSearch persists on every write)."""
-    if index_dir is not None and hasattr(index, "save"):
-        index.save(index_dir)
+def save_index(index: Any) -> None:
+    """Persist an index opened for writing (OpenSearch persists on every write)."""
+    from langchain_splade.stores.local import LocalSparseIndex
+
+    if isinstance(index, LocalSparseIndex):
+        index.save()
+
+
+def close_index(index: Any) -> None:
+    """Release what an opened index holds (a local write lock, an HTTP client)."""
+    close = getattr(index, "close", None)
+    if close is not None:
+        close()
 
 
 def recorded_model(index: Any) -> str | None:

@@ -136,3 +136,15 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
             main([*command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: langchain-splade" in capsys.readouterr().out
+
+
+def test_index_command_refuses_a_folder_another_writer_holds(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_splade.stores.local import LocalSparseIndex
+
+    index_dir = tmp_path / "index"
+    with LocalSparseIndex.open(index_dir):
+        assert main(["index", str(corpus / "records.jsonl"), "--index", str(index_dir)]) == 1
+    assert "is being written by another" in capsys.readouterr().err
+    assert main(["index", str(corpus / "records.jsonl"), "--index", str(index_dir)]) == 0

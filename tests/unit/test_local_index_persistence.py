@@ -257,3 +257,26 @@ def test_interrupted_commit_keeps_previous_index(tmp_path: Path, monkeypatch: An
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("manifest.json", ".lock")]
     assert len(leftovers) == 1 and leftovers[0].startswith("data-")
     assert len(LocalSparseIndex.load(tmp_path)) == 78
+
+
+def test_open_holds_the_lock_and_saves_on_clean_exit(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    with LocalSparseIndex.open(path) as index:
+        index.add(["a"], [SparseVector([1], [1.0])], texts=["hello"])
+        with pytest.raises(IndexLockedError):
+            LocalSparseIndex.open(path)
+        with pytest.raises(IndexLockedError):
+            build().save(path)
+    reopened = LocalSparseIndex.open(path)
+    assert [d.text for d in reopened.get(["a"])] == ["hello"]
+    reopened.add(["b"], [SparseVector([2], [1.0])])
+    reopened.save()
+    reopened.close()
+    assert len(LocalSparseIndex.load(path)) == 2
+    with pytest.raises(RuntimeError), LocalSparseIndex.open(path) as index:
+        index.add(["c"], [SparseVector([3], [1.0])])
+        raise RuntimeError("boom")  # a failed block is not saved, and the lock is freed
+    assert len(LocalSparseIndex.load(path)) == 2
+    LocalSparseIndex.open(path).close()
+    with pytest.raises(InvalidInputError, match="needs a path"):
+        LocalSparseIndex().save()

@@ -124,7 +124,8 @@ def _arrays(data: IndexData) -> dict[str, npt.NDArray[Any]]:
     }
 
 
-def _prepare_directory(directory: Path) -> None:
+def prepare_directory(directory: Path) -> None:
+    """Create ``directory`` if needed; clear errors for a file path or no permission."""
     if directory.exists() and not directory.is_dir():
         raise InvalidInputError(
             f"Cannot save an index to {directory}: it is a file.",
@@ -150,7 +151,7 @@ def _prepare_directory(directory: Path) -> None:
 def write_index(directory: Path, data: IndexData, lock: WriteLock | None = None) -> None:
     """Atomically replace the index at ``directory`` with ``data`` (see module doc)."""
     directory = Path(directory)
-    _prepare_directory(directory)
+    prepare_directory(directory)
     own_lock = lock is None
     lock = lock or WriteLock(directory)
     lock.acquire()

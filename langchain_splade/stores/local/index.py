@@ -43,6 +43,7 @@ from langchain_splade.stores.local.kernels import (
     get_kernels,
     rescore,
 )
+from langchain_splade.stores.local.locking import WriteLock
 from langchain_splade.stores.local.segments import ForwardStore, GrowableCSR, Segment, concat
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
 
@@ -112,6 +113,12 @@ class LocalSparseIndex:
         * Metadata must be JSON-serialisable; it is stored as its JSON round trip
           (tuples become lists), which is exactly what a save/load gives back.
         * Thread-safe: searches run on immutable snapshots; writes serialise.
+        * Persistence: ``save(path)`` / ``load(path, mmap=True)`` for snapshots, or
+          ``with LocalSparseIndex.open(path) as index:`` to hold the directory's
+          write lock while you write (saved on a clean exit).
+        * Memory: 6 bytes a posting in the inverted index (int32 row + uint16
+          weight code) plus 8 in the float32 forward store used for exact scores
+          and returned vectors (memory-mapped after ``load``); see :meth:`stats`.
 
     Args:
         kernel: "auto" (numba when installed), "numba" or "numpy".
@@ -126,6 +133,9 @@ class LocalSparseIndex:
         self._merge_ratio = 0.125
         self._compact_ratio = 0.25
         self._memory_mapped = False
+        self._path: Path | None = None
+        self._dir_lock: WriteLock | None = None
+        self._dirty = False
         self._bm25_lock = threading.Lock()
         self._bm25_cache: tuple[_Snapshot, Any, dict[str, int]] | None = None
         self._reset(_empty_segment(self._kernels), [], [], [])
@@ -304,6 +314,7 @@ class LocalSparseIndex:
             self._metadatas.extend(metadatas)
             for offset, doc_id in enumerate(ids):
                 self._row_of[doc_id] = first_row + offset
+            self._dirty = True
             self._publish()
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -315,6 +326,7 @@ class LocalSparseIndex:
                 alive = self._alive.copy()
                 alive[rows] = False
                 self._alive = alive
+                self._dirty = True
                 self._publish()
         return len(rows)
 
@@ -467,9 +479,7 @@ class LocalSparseIndex:
 
     # -- BM25 over the stored texts (hybrid retrieval) ------------------------------
 
-    def bm25_search(
-        self, query: str, k: int = 10, filter: Filter | None = None
-    ) -> list[SearchHit]:
+    def bm25_search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[SearchHit]:
         """Top-``k`` documents by BM25 over their texts (bm25s, English stemming,
         k1=0.9, b=0.4), with the same filter semantics as :meth:`search`.
 
@@ -529,6 +539,7 @@ class LocalSparseIndex:
                         fix="use the encoder the documents were encoded with, or re-index",
                     )
                 self._fingerprint = fingerprint
+                self._dirty = True
                 return
             differences = [
                 f"{name} {getattr(current, name)!r} vs {getattr(fingerprint, name)!r}"
@@ -546,12 +557,23 @@ class LocalSparseIndex:
 
     # -- persistence ----------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str] | None = None) -> None:
         """Atomically write the index to directory ``path`` (see ``format``).
 
-        Pending writes are merged first. Another process saving to the same directory
-        at the same time gets ``IndexLockedError``; a crash leaves the previous save.
+        ``path`` defaults to the directory of :meth:`open`. Pending writes are merged
+        first. A directory another writer holds (an :meth:`open` index, or a save in
+        progress) raises ``IndexLockedError``; a crash at any moment leaves the
+        previous save loadable.
         """
+        if path is None:
+            if self._path is None:
+                raise InvalidInputError(
+                    "save() needs a path: this index was not opened from a directory.",
+                    expected="index.save('my-index') or LocalSparseIndex.open('my-index')",
+                    fix="pass the directory to save to",
+                )
+            path = self._path
+        target = Path(path)
         with self._lock:
             self._merge()
             snap = self._snap
@@ -563,7 +585,66 @@ class LocalSparseIndex:
                 metadatas=snap.metadatas[: snap.n_rows],
                 fingerprint=self._fingerprint,
             )
-            fmt.write_index(Path(path), data)
+            same = (
+                self._dir_lock is not None
+                and self._path is not None
+                and _same_path(target, self._path)
+            )
+            fmt.write_index(target, data, lock=self._dir_lock if same else None)
+            if same:
+                self._dirty = False
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        mmap: bool = True,
+        verify: bool = True,
+        kernel: str | None = None,
+    ) -> LocalSparseIndex:
+        """Open the index at ``path`` for writing, creating it if absent.
+
+        The directory's write lock is held until :meth:`close`, so a second writer
+        (another process, or another ``open`` here) fails fast with
+        ``IndexLockedError`` instead of one silently overwriting the other's
+        additions. ``save()`` with no argument writes back; used as a context
+        manager, the index is saved on a clean exit when it changed (not when the
+        block raised) and closed either way::
+
+            with LocalSparseIndex.open("my-index") as index:
+                index.add(ids, vectors, texts)
+        """
+        directory = Path(path)
+        fmt.prepare_directory(directory)
+        lock = WriteLock(directory)
+        lock.acquire()
+        try:
+            if (directory / fmt.MANIFEST).exists():
+                index = cls.load(directory, mmap=mmap, verify=verify, kernel=kernel)
+            else:
+                index = cls(kernel=kernel)
+        except BaseException:
+            lock.release()
+            raise
+        index._path, index._dir_lock = directory, lock
+        return index
+
+    def close(self) -> None:
+        """Release the write lock taken by :meth:`open` (unsaved changes stay in memory)."""
+        if self._dir_lock is not None:
+            self._dir_lock.release()
+            self._dir_lock = None
+
+    def __enter__(self) -> LocalSparseIndex:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None and self._dirty and self._path is not None:
+                self.save()
+        finally:
+            self.close()
 
     @classmethod
     def load(
@@ -625,6 +706,13 @@ class LocalSparseIndex:
 
 
 # -- helpers (pure) ------------------------------------------------------------------
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _empty_segment(kernels: Kernels) -> Segment:
@@ -811,7 +899,16 @@ def _check_csr(
         or idx.min() < 0
         or idx.max() > np.iinfo(np.int32).max
     ):
-        raise InvalidInputError("indices are not all integer term ids in [0, 2**31).", fix=fix)
+        found = (
+            f"indices have dtype {idx.dtype}"
+            if not np.issubdtype(idx.dtype, np.integer)
+            else f"indices hold term id {int(idx.min()) if idx.min() < 0 else int(idx.max())}"
+        )
+        raise InvalidInputError(
+            f"{found}.",
+            expected="integer term ids in [0, 2**31), strictly increasing within each row",
+            fix=fix,
+        )
     if val.size and (not np.all(np.isfinite(val)) or val.min() <= 0):
         raise InvalidInputError(
             "values hold a zero, negative or non-finite weight.",

@@ -128,3 +128,26 @@ def stored_documents(response: Mapping[str, Any], codec: KeyCodec) -> list[Store
             )
         )
     return documents
+
+
+def result_id(result: tuple[bool, Any]) -> str | None:
+    """The document id of one ``streaming_bulk`` result."""
+    item = result[1]
+    info: Any = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
+    doc_id = info.get("_id") if isinstance(info, Mapping) else None
+    return None if doc_id is None else str(doc_id)
+
+
+def timed_out_ids(results: Sequence[tuple[bool, Any]]) -> list[str]:
+    """Ids whose bulk request timed out: the cluster may or may not have stored them,
+    so they are worth re-sending (index and delete actions are idempotent)."""
+    from opensearchpy.exceptions import ConnectionTimeout
+
+    out = []
+    for ok, item in results:
+        info: Any = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
+        if not ok and isinstance(info.get("exception"), ConnectionTimeout):
+            doc_id = result_id((ok, item))
+            if doc_id is not None:
+                out.append(doc_id)
+    return out

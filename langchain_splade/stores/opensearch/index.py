@@ -9,15 +9,18 @@ twin (``aadd``, ``asearch``, ...), with ``AsyncOpenSearch``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import time
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from langchain_splade.errors import (
     BackendError,
     IncompatibleIndexError,
+    IndexNotFoundError,
     InvalidInputError,
     InvalidTypeError,
     require,
@@ -32,6 +35,72 @@ from langchain_splade.stores.opensearch.keys import TERM_ID, TOKEN, KeyCodec
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
 
 logger = logging.getLogger(__name__)
+
+
+_T = TypeVar("_T")
+# Worth retrying with backoff: the cluster is overloaded (429) or a proxy/node is
+# briefly unavailable (502-504). A refused connection is not retried here (the
+# transport already retried it), so a wrong URL fails fast.
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
+def _retryable(exc: Exception) -> bool:
+    from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+    return isinstance(exc, ConnectionTimeout) or (
+        isinstance(exc, TransportError)
+        and not isinstance(exc.status_code, str)
+        and exc.status_code in RETRY_STATUSES
+    )
+
+
+def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Retry a sync method on timeouts/429/5xx with exponential backoff, then turn any
+    client exception into a ``SpladeError`` that says what failed and how to fix it."""
+
+    def decorate(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def guarded(self: OpenSearchSparseIndex, *args: Any, **kwargs: Any) -> _T:
+            from opensearchpy.exceptions import TransportError
+
+            attempt = 0
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except TransportError as exc:
+                    if not _retryable(exc) or attempt >= self.max_retries:
+                        raise self._translate(action, exc, attempt + 1) from exc
+                    time.sleep(self._backoff(attempt))
+                    attempt += 1
+
+        return guarded
+
+    return decorate
+
+
+def _aguarded(
+    action: str,
+) -> Callable[[Callable[..., Awaitable[_T]]], Callable[..., Awaitable[_T]]]:
+    """The async twin of :func:`_guarded`."""
+
+    def decorate(method: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
+        @functools.wraps(method)
+        async def guarded(self: OpenSearchSparseIndex, *args: Any, **kwargs: Any) -> _T:
+            from opensearchpy.exceptions import TransportError
+
+            attempt = 0
+            while True:
+                try:
+                    return await method(self, *args, **kwargs)
+                except TransportError as exc:
+                    if not _retryable(exc) or attempt >= self.max_retries:
+                        raise self._translate(action, exc, attempt + 1) from exc
+                    await asyncio.sleep(self._backoff(attempt))
+                    attempt += 1
+
+        return guarded
+
+    return decorate
 
 
 class ClauseLimitWarning(UserWarning):
@@ -84,7 +153,10 @@ class OpenSearchSparseIndex:
         use_neural_sparse: ``"auto"`` uses the neural-search plugin's
             ``neural_sparse`` query when the cluster has it; ``True``/``False`` force it.
         chunk_size: documents per bulk request.
-        max_retries: retries of a bulk chunk rejected with 429 (exponential backoff).
+        max_retries: retries, with exponential backoff from ``initial_backoff`` seconds, of
+            a request or bulk chunk that timed out or was rejected with 429/502/503/504;
+            then a ``BackendError`` (``PartialWriteError`` for writes) says what failed.
+        initial_backoff: seconds before the first retry (doubled each time, at most 60).
         refresh: make writes searchable before ``add``/``delete`` return.
         number_of_shards, number_of_replicas: settings of a newly created index.
         client_kwargs: extra arguments for the clients built from ``url``.
@@ -160,6 +232,64 @@ class OpenSearchSparseIndex:
 
     def __repr__(self) -> str:
         return f"OpenSearchSparseIndex({self.index_name!r}, url={self.url!r})"
+
+    # -- failures -------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self.initial_backoff * 2**attempt, 60.0))
+
+    def _forget(self) -> None:
+        """Drop what was learned about the index, so the next use re-reads (or recreates) it."""
+        self._codec = None
+        self._meta = None
+        self._kinds = {}
+
+    def _translate(self, action: str, exc: Exception, attempts: int) -> Exception:
+        """A ``SpladeError`` for an OpenSearch client exception (see :func:`_guarded`)."""
+        from opensearchpy.exceptions import ConnectionError, ConnectionTimeout, NotFoundError
+
+        where = self.url or "the cluster"
+        tries = f" ({attempts} attempts, backoff from {self.initial_backoff} s)"
+        if isinstance(exc, NotFoundError) and "index_not_found" in str(exc):
+            self._forget()
+            return IndexNotFoundError(
+                f"Could not {action}: the OpenSearch index {self.index_name!r} does not exist "
+                "(it was deleted while this object was using it).",
+                expected=f"the index {self.index_name!r} created or adopted by this object",
+                fix="re-add the documents (the next add creates the index again), or check "
+                "that nothing else deletes it",
+            )
+        if isinstance(exc, ConnectionTimeout):
+            return BackendError(
+                f"OpenSearch at {where} did not answer in time to {action}{tries}.",
+                expected="a cluster that answers within the client timeout",
+                fix="check the cluster's load and health, or raise the timeout "
+                "(client_kwargs={'timeout': 60}) or max_retries",
+            )
+        if isinstance(exc, ConnectionError):
+            return BackendError(
+                f"Cannot reach OpenSearch at {where} to {action}: {exc}.",
+                expected="a running cluster at that URL",
+                fix="start the cluster (e.g. `langchain-splade opensearch-node`) and check "
+                "url= or $OPENSEARCH_URL",
+            )
+        status = getattr(exc, "status_code", None)
+        if status in RETRY_STATUSES:
+            return BackendError(
+                f"OpenSearch at {where} refused to {action} with HTTP {status}{tries}.",
+                expected="a cluster with capacity for the request",
+                fix="retry later, raise max_retries/initial_backoff, send smaller chunks "
+                "(chunk_size) or scale the cluster",
+            )
+        if status == 400 and self._codec is not None:
+            try:  # a rejected query is often a mapping changed underneath us
+                self._adopt(self.client.indices.get_mapping(index=self.index_name))
+            except IncompatibleIndexError as changed:
+                self._forget()
+                return changed
+            except Exception:  # keep the original error below
+                pass
+        return _backend_error(action, exc)
 
     # -- clients --------------------------------------------------------------------
 
@@ -276,6 +406,7 @@ class OpenSearchSparseIndex:
             )
         return None
 
+    @_guarded("check the encoder recorded in the index")
     def check_encoder(self, fingerprint: EncoderFingerprint) -> None:
         """Record ``fingerprint`` in the index ``_meta``, or refuse a different encoder."""
         self._ensure()
@@ -342,6 +473,39 @@ class OpenSearchSparseIndex:
             "raise_on_exception": False,
         }
 
+    def _bulk(self, actions: list[dict[str, Any]]) -> list[tuple[bool, Any]]:
+        """Send ``actions``; chunks that time out are re-sent with backoff (index and
+        delete actions are idempotent), 429s are retried by the bulk helper."""
+        from opensearchpy import helpers
+
+        results: list[tuple[bool, Any]] = []
+        pending = actions
+        for attempt in range(self.max_retries + 1):
+            batch = list(helpers.streaming_bulk(self.client, pending, **self._bulk_options()))
+            timed_out = set(bulk.timed_out_ids(batch)) if attempt < self.max_retries else set()
+            results += [r for r in batch if bulk.result_id(r) not in timed_out]
+            if not timed_out:
+                break
+            time.sleep(self._backoff(attempt))
+            pending = [a for a in pending if a["_id"] in timed_out]
+        return results
+
+    def _refresh_after_write(self) -> Exception | None:
+        """Make writes searchable; a failure is returned, so it cannot hide which documents
+        were stored (a ``PartialWriteError`` wins over it)."""
+        if not self.refresh:
+            return None
+        try:
+            self._guarded_refresh()
+        except BackendError as exc:
+            return exc
+        return None
+
+    @_guarded("refresh the index")
+    def _guarded_refresh(self) -> None:
+        self.client.indices.refresh(index=self.index_name)
+
+    @_guarded("add documents")
     def add(
         self,
         ids: Sequence[str],
@@ -350,29 +514,37 @@ class OpenSearchSparseIndex:
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> list[str]:
         """Upsert documents with bulk requests; raises ``PartialWriteError`` naming failures."""
-        codec = self._ensure()
+        codec = self._ensure_current()
         actions = self._actions(codec, ids, vectors, texts, metadatas)
         if not actions:
             return []
-        from opensearchpy import helpers
+        results = self._bulk(actions)
+        refresh_error = self._refresh_after_write()
+        written = bulk.check_written(results, [a["_id"] for a in actions])
+        if refresh_error is not None:
+            raise refresh_error
+        return written
 
-        results = list(helpers.streaming_bulk(self.client, actions, **self._bulk_options()))
-        if self.refresh:
-            self.client.indices.refresh(index=self.index_name)
-        return bulk.check_written(results, [a["_id"] for a in actions])
-
+    @_guarded("delete documents")
     def delete(self, ids: Sequence[str]) -> int:
         """Remove documents; unknown ids are ignored. Returns how many were removed."""
-        self._ensure()
+        self._ensure_current()
         actions = bulk.delete_actions(self.index_name, ids)
         if not actions:
             return 0
-        from opensearchpy import helpers
+        results = self._bulk(actions)
+        refresh_error = self._refresh_after_write()
+        deleted = bulk.count_deleted(results)
+        if refresh_error is not None:
+            raise refresh_error
+        return deleted
 
-        results = list(helpers.streaming_bulk(self.client, actions, **self._bulk_options()))
-        if self.refresh:
-            self.client.indices.refresh(index=self.index_name)
-        return bulk.count_deleted(results)
+    def _ensure_current(self) -> KeyCodec:
+        """Like :meth:`_ensure`, but re-checks a known index before writing: a bulk write
+        to a deleted index would silently recreate it with a dynamic (wrong) mapping."""
+        if self._codec is not None:
+            self._adopt(self.client.indices.get_mapping(index=self.index_name))
+        return self._ensure()
 
     def clear(self) -> None:
         """Delete the whole index (it is recreated, empty, on next use)."""
@@ -383,6 +555,7 @@ class OpenSearchSparseIndex:
 
     # -- reads ----------------------------------------------------------------------
 
+    @_guarded("get documents")
     def get(self, ids: Sequence[str]) -> list[StoredDocument]:
         """The stored documents for ``ids``, in that order; unknown ids are skipped."""
         codec = self._ensure()
@@ -392,6 +565,7 @@ class OpenSearchSparseIndex:
         response = self.client.mget(index=self.index_name, body={"ids": ids})
         return bulk.stored_documents(response, codec)
 
+    @_guarded("count documents")
     def __len__(self) -> int:
         self._ensure()
         return int(self.client.count(index=self.index_name)["count"])
@@ -443,6 +617,7 @@ class OpenSearchSparseIndex:
         hits = q.parse_hits(response, codec)
         return q.rescore(hits, query, k) if self.rescore else hits[:k]
 
+    @_guarded("search")
     def search(
         self, query: SparseVector, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
@@ -457,6 +632,7 @@ class OpenSearchSparseIndex:
         response = self.client.search(index=self.index_name, body=body)
         return self._finish(response, codec, query, k)
 
+    @_guarded("run a BM25 search")
     def bm25_search(
         self, query_text: str, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
@@ -486,6 +662,7 @@ class OpenSearchSparseIndex:
         assert self._codec is not None
         return self._codec
 
+    @_aguarded("add documents")
     async def aadd(
         self,
         ids: Sequence[str],
@@ -510,6 +687,7 @@ class OpenSearchSparseIndex:
             await client.indices.refresh(index=self.index_name)
         return bulk.check_written(results, [a["_id"] for a in actions])
 
+    @_aguarded("delete documents")
     async def adelete(self, ids: Sequence[str]) -> int:
         """Async :meth:`delete`."""
         client = self.async_client
@@ -528,6 +706,7 @@ class OpenSearchSparseIndex:
             await client.indices.refresh(index=self.index_name)
         return bulk.count_deleted(results)
 
+    @_aguarded("get documents")
     async def aget(self, ids: Sequence[str]) -> list[StoredDocument]:
         """Async :meth:`get`."""
         client = self.async_client
@@ -540,6 +719,7 @@ class OpenSearchSparseIndex:
         response = await client.mget(index=self.index_name, body={"ids": ids})
         return bulk.stored_documents(response, codec)
 
+    @_aguarded("count documents")
     async def alen(self) -> int:
         """Async ``len(index)``."""
         client = self.async_client
@@ -570,6 +750,7 @@ class OpenSearchSparseIndex:
             self._kinds = layout.metadata_kinds(response, self.index_name)
         return compile_filter(node, self._kinds)
 
+    @_aguarded("search")
     async def asearch(
         self, query: SparseVector, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
@@ -588,6 +769,7 @@ class OpenSearchSparseIndex:
         response = await client.search(index=self.index_name, body=body)
         return self._finish(response, codec, query, k)
 
+    @_aguarded("run a BM25 search")
     async def abm25_search(
         self, query_text: str, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
