@@ -226,6 +226,7 @@ class SparseVector:
             torch.from_numpy(self.indices.astype(np.int64)).unsqueeze(0),
             torch.from_numpy(self.values.copy()),
             size=(dim,),
+            check_invariants=False,  # validated at construction: sorted, unique, in range
         ).coalesce()
 
     # -- arithmetic -----------------------------------------------------------------
