@@ -89,7 +89,7 @@ class SpladeRetriever(BaseRetriever):
     encoder: Any = Field(description="SpladeEncoder")
     index: Any = Field(description="SparseIndex backend")
     k: int = 4
-    filter: dict[str, Any] | None = None
+    filter: Any = None  # validated by parse_filter in __init__ (typed FilterError)
     score_threshold: float | None = None
     explain_terms: int = 10
     mode: Literal["sparse", "bm25", "hybrid"] = "sparse"

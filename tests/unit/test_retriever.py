@@ -154,6 +154,8 @@ def test_bad_call_options_raise(
 def test_bad_constructor_arguments_raise(encoder: SpladeEncoder) -> None:
     with pytest.raises(InvalidInputError):
         SpladeRetriever(encoder=encoder, index=LocalSparseIndex(), k=0)
+    with pytest.raises(FilterError, match="mapping"):
+        SpladeRetriever(encoder=encoder, index=LocalSparseIndex(), filter=["topic"])
     with pytest.raises(InvalidTypeError, match="SparseIndex"):
         SpladeRetriever(encoder=encoder, index={"not": "an index"})
     with pytest.raises(InvalidInputError, match="equal length"):
