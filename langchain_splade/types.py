@@ -135,6 +135,17 @@ class SparseVector:
         object.__setattr__(vector, "values", values)
         return vector
 
+    @classmethod
+    def _owned(cls, indices: IndexArray, values: WeightArray) -> SparseVector:
+        """Wrap fresh, contiguous int32/float32 arrays that nothing else references
+        (sorted, unique, positive), making them read-only: no copy, no checks."""
+        vector = object.__new__(cls)
+        indices.setflags(write=False)
+        values.setflags(write=False)
+        object.__setattr__(vector, "indices", indices)
+        object.__setattr__(vector, "values", values)
+        return vector
+
     # -- construction ---------------------------------------------------------------
 
     @classmethod

@@ -38,10 +38,10 @@ from langchain_splade.stores.local import format as fmt
 from langchain_splade.stores.local.filtering import ColumnCache
 from langchain_splade.stores.local.kernels import (
     Kernels,
+    Ranked,
     ScoreBuffers,
     error_bounds,
     get_kernels,
-    rescore,
 )
 from langchain_splade.stores.local.locking import WriteLock
 from langchain_splade.stores.local.segments import ForwardStore, GrowableCSR, Segment, concat
@@ -461,21 +461,19 @@ class LocalSparseIndex:
         finally:
             if buffers is not None:
                 self._buffers.release(buffers)
-        scores = _exact_scores(snap, rows, q_terms, q_weights)
-        ranked = sorted(
-            zip(scores.tolist(), rows.tolist()), key=lambda item: (-item[0], snap.ids[item[1]])
+        base, delta = snap.base.forward, snap.delta
+        ranked = self._kernels.rank(
+            base.indptr,
+            base.terms,
+            base.values,
+            delta.indptr,
+            delta.terms,
+            delta.values,
+            rows,
+            q_terms,
+            q_weights,
         )
-        return [
-            SearchHit(
-                id=snap.ids[row],
-                score=score,
-                text=snap.texts[row],
-                metadata=_copy_json(snap.metadatas[row]),
-                vector=_vector(snap, row),
-            )
-            for score, row in ranked[:k]
-            if score > 0.0
-        ]
+        return _hits(snap, ranked, k)
 
     # -- BM25 over the stored texts (hybrid retrieval) ------------------------------
 
@@ -747,22 +745,36 @@ def _vector(snap: _Snapshot, row: int) -> SparseVector:
     return SparseVector._trusted(terms, values)
 
 
-def _exact_scores(
-    snap: _Snapshot,
-    rows: npt.NDArray[np.int64],
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
-) -> npt.NDArray[np.float64]:
-    scores = np.zeros(rows.shape[0], dtype=np.float64)
-    in_base = rows < snap.n_base
-    if in_base.any():
-        f = snap.base.forward
-        scores[in_base] = rescore(f.indptr, f.terms, f.values, rows[in_base], q_terms, q_weights)
-    if not in_base.all():
-        d = snap.delta
-        local = rows[~in_base] - snap.n_base
-        scores[~in_base] = rescore(d.indptr, d.terms, d.values, local, q_terms, q_weights)
-    return scores
+def _hits(snap: _Snapshot, ranked: Ranked, k: int) -> list[SearchHit]:
+    """The first ``k`` ranked rows as hits, ordered by ``(-score, id)``.
+
+    The kernel ranks by ``(-score, row)``; only exactly equal scores need the ids.
+    """
+    rows, scores = ranked.rows.tolist(), ranked.scores.tolist()
+    ids, texts, metadatas = snap.ids, snap.texts, snap.metadatas
+    order: list[int] = list(range(len(rows)))
+    if len(set(scores)) < len(scores):  # rare: equal scores, ranked by id
+        order.sort(key=lambda i: (-scores[i], ids[rows[i]]))
+    terms, values = ranked.terms, ranked.values
+    terms.setflags(write=False)  # fresh arrays: hits' vectors are read-only views
+    values.setflags(write=False)
+    bounds = ranked.indptr.tolist()
+    hits = []
+    for i in order[:k]:
+        row = rows[i]
+        metadata = metadatas[row]
+        hits.append(
+            SearchHit(
+                id=ids[row],
+                score=scores[i],
+                text=texts[row],
+                metadata=_copy_json(metadata) if metadata else {},
+                vector=SparseVector._owned(
+                    terms[bounds[i] : bounds[i + 1]], values[bounds[i] : bounds[i + 1]]
+                ),
+            )
+        )
+    return hits
 
 
 def _copy_json(value: Any) -> Any:

@@ -4,7 +4,8 @@ Why two: numba makes term-at-a-time scoring a single fused loop (no temporaries,
 no argpartition over all N scores, GIL released so threads scale), but it is an
 optional extra (``pip install 'langchain-splade[fast]'``). The numpy fallback
 computes the same candidate sets, so results never depend on which kernel ran:
-final scores always come from :func:`rescore`, which is shared.
+final scores come from :func:`rank_numpy` or its compiled twin, which sum the same
+products in the same order (bit-identical float64 scores) and rank alike.
 
 Scoring is approximate on purpose and then made exact (see :func:`error_bounds`):
 postings store weights quantised to ``uint16`` per term (6 bytes a posting with an
@@ -19,6 +20,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -69,9 +71,14 @@ def error_bounds(
     double the relative bound and pad the absolute one, so rounding in the bound
     itself can never make it too tight.
     """
-    inside = q_terms < postings.vocab_size
-    scales = postings.term_scale[q_terms[inside]].astype(np.float64)
-    abs_err = float(np.dot(q_weights[inside].astype(np.float64), scales)) * 1.001
+    vocab = postings.vocab_size
+    if q_terms.shape[0] and int(q_terms[-1]) < vocab:  # sorted terms, all inside
+        terms, weights = q_terms, q_weights
+    else:
+        inside = q_terms < vocab
+        terms, weights = q_terms[inside], q_weights[inside]
+    scales = postings.term_scale[terms].astype(np.float64)
+    abs_err = float(np.dot(weights.astype(np.float64), scales)) * 1.001
     rel_err = (q_terms.shape[0] + 3) * 2.0**-23
     return abs_err, rel_err
 
@@ -195,6 +202,88 @@ def rescore(
     return out
 
 
+def rescore_split_numpy(
+    base_indptr: npt.NDArray[np.int64],
+    base_terms: npt.NDArray[np.int32],
+    base_values: npt.NDArray[np.float32],
+    delta_indptr: npt.NDArray[np.int64],
+    delta_terms: npt.NDArray[np.int32],
+    delta_values: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    q_terms: npt.NDArray[np.int32],
+    q_weights: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float64]:
+    """:func:`rescore` of ``rows`` numbered across a base store then a delta store."""
+    n_base = int(base_indptr.shape[0]) - 1
+    scores = np.zeros(rows.shape[0], dtype=np.float64)
+    in_base = rows < n_base
+    if in_base.any():
+        scores[in_base] = rescore(
+            base_indptr, base_terms, base_values, rows[in_base], q_terms, q_weights
+        )
+    if not in_base.all():
+        local = rows[~in_base] - n_base
+        scores[~in_base] = rescore(
+            delta_indptr, delta_terms, delta_values, local, q_terms, q_weights
+        )
+    return scores
+
+
+class Ranked(NamedTuple):
+    """Candidates ranked by ``(-exact score, row)``, positive scores only, with their
+    stored vectors as CSR rows (``terms/values[indptr[i]:indptr[i + 1]]`` is row i's)."""
+
+    rows: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    indptr: npt.NDArray[np.int64]
+    terms: npt.NDArray[np.int32]
+    values: npt.NDArray[np.float32]
+
+
+def rank_numpy(
+    base_indptr: npt.NDArray[np.int64],
+    base_terms: npt.NDArray[np.int32],
+    base_values: npt.NDArray[np.float32],
+    delta_indptr: npt.NDArray[np.int64],
+    delta_terms: npt.NDArray[np.int32],
+    delta_values: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    q_terms: npt.NDArray[np.int32],
+    q_weights: npt.NDArray[np.float32],
+) -> Ranked:
+    """Exact scores of ``rows`` (:func:`rescore_split_numpy`), ranked, with vectors."""
+    scores = rescore_split_numpy(
+        base_indptr,
+        base_terms,
+        base_values,
+        delta_indptr,
+        delta_terms,
+        delta_values,
+        rows,
+        q_terms,
+        q_weights,
+    )
+    order = np.lexsort((rows, -scores))
+    order = order[scores[order] > 0.0]
+    rows, scores = rows[order].astype(np.int64), scores[order]
+    n_base = int(base_indptr.shape[0]) - 1
+    parts_t, parts_v = [], []
+    for r in rows.tolist():
+        if r < n_base:
+            lo, hi = int(base_indptr[r]), int(base_indptr[r + 1])
+            parts_t.append(base_terms[lo:hi])
+            parts_v.append(base_values[lo:hi])
+        else:
+            lo, hi = int(delta_indptr[r - n_base]), int(delta_indptr[r - n_base + 1])
+            parts_t.append(delta_terms[lo:hi])
+            parts_v.append(delta_values[lo:hi])
+    indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum([p.shape[0] for p in parts_t], out=indptr[1:])
+    terms = np.concatenate(parts_t).astype(np.int32) if parts_t else np.zeros(0, np.int32)
+    values = np.concatenate(parts_v).astype(np.float32) if parts_v else np.zeros(0, np.float32)
+    return Ranked(rows, scores, indptr, terms, values)
+
+
 # -- buffers -------------------------------------------------------------------------
 
 
@@ -223,6 +312,8 @@ class Kernels:
     build_postings: Callable[..., Postings]
     topk_candidates: Callable[..., npt.NDArray[np.int64]]
     needs_buffers: bool
+    rank: Callable[..., Ranked]
+    """Exact scores, ranking and vectors of the candidates (see rank_numpy)."""
 
 
 _KERNELS: dict[str, Kernels] = {}
@@ -232,7 +323,11 @@ def numpy_kernels() -> Kernels:
     """The pure numpy kernels (always available)."""
     if "numpy" not in _KERNELS:
         _KERNELS["numpy"] = Kernels(
-            "numpy", build_postings_numpy, topk_candidates_numpy, needs_buffers=False
+            "numpy",
+            build_postings_numpy,
+            topk_candidates_numpy,
+            needs_buffers=False,
+            rank=rank_numpy,
         )
     return _KERNELS["numpy"]
 
@@ -249,6 +344,7 @@ def numba_kernels() -> Kernels | None:
             _numba_kernels.build_postings,
             _numba_kernels.topk_candidates,
             needs_buffers=True,
+            rank=_numba_kernels.rank,
         )
     return _KERNELS["numba"]
 
