@@ -35,6 +35,7 @@ from langchain_splade.errors import (
     InvalidInputError,
     InvalidTypeError,
 )
+from langchain_splade.validation import check_k
 
 if TYPE_CHECKING:
     import bm25s
@@ -209,8 +210,7 @@ class BM25Index:
             raise InvalidTypeError(
                 f"The query is a {type(query).__name__}.", expected="str", fix="pass text"
             )
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidInputError(f"k is {k!r}.", expected="an integer >= 1", fix="e.g. k=10")
+        k = check_k(k)
         mask = self._allowed_mask(allowed)
         model = self._ensure_model()
         if model is None:

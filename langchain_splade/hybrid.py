@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from langchain_splade.errors import InvalidInputError
 from langchain_splade.fusion import RRF_K, FusedHit, FusionMethod, fuse
-from langchain_splade.retrievers import check_k
+from langchain_splade.validation import check_k
 
 
 class FusionRetriever(BaseRetriever):

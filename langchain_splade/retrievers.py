@@ -27,6 +27,7 @@ from langchain_splade.filters import parse_filter
 from langchain_splade.fusion import RRF_K, FusionMethod, fuse
 from langchain_splade.stores.base import Filter, SparseIndex
 from langchain_splade.types import SearchHit, SparseVector
+from langchain_splade.validation import check_k
 
 if TYPE_CHECKING:
     from langchain_splade.encoders import SpladeEncoder
@@ -42,18 +43,6 @@ DEFAULT_FUSION_WEIGHTS = {"sparse": 0.75, "bm25": 0.25}
 _PRECOMPUTED_QUERIES: contextvars.ContextVar[Mapping[str, SparseVector] | None] = (
     contextvars.ContextVar("splade_precomputed_queries", default=None)
 )
-
-
-def check_k(k: Any, name: str = "k") -> int:
-    """Validate a result count: a positive int."""
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidTypeError(
-            f"{name} must be an int, got {k!r} ({type(k).__name__}).",
-            fix=f"pass {name}=4 (any integer >= 1)",
-        )
-    if k < 1:
-        raise InvalidInputError(f"{name}={k}.", expected=f"{name} >= 1", fix=f"pass {name}=4")
-    return k
 
 
 class SpladeRetriever(BaseRetriever):

@@ -23,7 +23,8 @@ from llama_index.core.callbacks import CallbackManager  # noqa: E402
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode  # noqa: E402
 
 from langchain_splade.filters import parse_filter  # noqa: E402
-from langchain_splade.retrievers import SpladeRetriever, check_k  # noqa: E402
+from langchain_splade.retrievers import SpladeRetriever  # noqa: E402
+from langchain_splade.validation import check_k  # noqa: E402
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

@@ -46,6 +46,7 @@ from langchain_splade.stores.local.kernels import (
 from langchain_splade.stores.local.locking import WriteLock
 from langchain_splade.stores.local.segments import ForwardStore, GrowableCSR, Segment, concat
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
+from langchain_splade.validation import check_k
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +382,7 @@ class LocalSparseIndex:
         ``filter`` are returned; ties are broken by id. See the class docstring.
         """
         _check_query(query)
-        _check_k(k)
+        check_k(k)
         node = parse_filter(filter)
         snap = self._current()
         mask = self._mask(snap, node)
@@ -401,7 +402,7 @@ class LocalSparseIndex:
         query_list = list(queries)
         for query in query_list:
             _check_query(query)
-        _check_k(k)
+        check_k(k)
         if n_threads is not None and (
             isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
         ):
@@ -486,7 +487,7 @@ class LocalSparseIndex:
         """
         from langchain_splade.bm25 import BM25Index
 
-        _check_k(k)
+        check_k(k)
         node = parse_filter(filter)
         with self._bm25_lock:
             snap = self._current()
@@ -870,19 +871,6 @@ def _check_query(query: Any) -> None:
             f"The query is a {type(query).__name__}.",
             expected="a SparseVector",
             fix="encode the query first (encoder.encode_query(text))",
-        )
-
-
-def _check_k(k: Any) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidTypeError(
-            f"k is a {type(k).__name__} ({k!r}).",
-            expected="a positive int",
-            fix="pass k=10, for example",
-        )
-    if k <= 0:
-        raise InvalidInputError(
-            f"k is {k}.", expected="k >= 1", fix="pass a positive number of results"
         )
 
 

@@ -33,6 +33,7 @@ from langchain_splade.stores.opensearch import query as q
 from langchain_splade.stores.opensearch.filtering import compile_filter, count_clauses, fields_of
 from langchain_splade.stores.opensearch.keys import TERM_ID, TOKEN, KeyCodec
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
+from langchain_splade.validation import check_k
 
 logger = logging.getLogger(__name__)
 
@@ -622,7 +623,7 @@ class OpenSearchSparseIndex:
         self, query: SparseVector, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
         """Top-``k`` documents by dot product with ``query``, best first (ties by id)."""
-        k = q.check_k(k)
+        k = check_k(k)
         node = parse_filter(filter)
         codec = self._ensure()
         max_clauses, neural = self._cluster_limits()
@@ -637,7 +638,7 @@ class OpenSearchSparseIndex:
         self, query_text: str, k: int = 10, filter: Filter | None = None
     ) -> list[SearchHit]:
         """Top-``k`` documents by BM25 on the english-analysed text (for hybrid fusion)."""
-        k = q.check_k(k)
+        k = check_k(k)
         node = parse_filter(filter)
         codec = self._ensure()
         body = q.bm25_body(q.check_text(query_text), k, self._filter_clause(node))
@@ -758,7 +759,7 @@ class OpenSearchSparseIndex:
         client = self.async_client
         if client is None:
             return await asyncio.to_thread(self.search, query, k, filter)
-        k = q.check_k(k)
+        k = check_k(k)
         node = parse_filter(filter)
         codec = await self._aensure()
         max_clauses, neural = await self._acluster_limits(client)
@@ -777,7 +778,7 @@ class OpenSearchSparseIndex:
         client = self.async_client
         if client is None:
             return await asyncio.to_thread(self.bm25_search, query_text, k, filter)
-        k = q.check_k(k)
+        k = check_k(k)
         node = parse_filter(filter)
         codec = await self._aensure()
         body = q.bm25_body(q.check_text(query_text), k, await self._afilter_clause(client, node))

@@ -32,15 +32,6 @@ DEFAULT_MAX_CLAUSES = 1024
 CLAUSE_SETTING = "indices.query.bool.max_clause_count"
 
 
-def check_k(k: Any) -> int:
-    """A result count: a positive int."""
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidTypeError(f"k must be an int, got {k!r}.", fix="pass k=10 (any int >= 1)")
-    if k < 1:
-        raise InvalidInputError(f"k={k}.", expected="k >= 1", fix="pass k=10")
-    return k
-
-
 def storable_features(codec: KeyCodec, vector: SparseVector) -> dict[str, float]:
     """Feature names and weights that OpenSearch accepts (sub-normal weights dropped).
 
