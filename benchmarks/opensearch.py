@@ -38,7 +38,7 @@ from _machine import machine_info
 
 from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.stores.opensearch import OpenSearchSparseIndex
-from langchain_splade.stores.opensearch.node import OpenSearchTestNode
+from langchain_splade.testing.opensearch import OpenSearchTestNode
 from langchain_splade.types import SparseVector
 
 logger = logging.getLogger("bench_opensearch")

@@ -1,19 +1,20 @@
-"""Retrieval quality of BM25, SPLADE and their fusions on BEIR-format folders.
+"""Retrieval quality of BM25, SPLADE and every hybrid fusion candidate, with the
+default fusion chosen by leave-one-dataset-out (LODO).
 
 For each dataset: BM25 (``langchain_splade.bm25``, bm25s stemmed, k1=0.9, b=0.4),
-SPLADE (bundled splade-tiny through ``SpladeEncoder`` + ``LocalSparseIndex``), and
-fusions of their top-100 lists: RRF (k=60; plain, and weighted with alpha) and
-linear min-max / z-score fusions, for several alphas (alpha weights SPLADE,
-1 - alpha BM25; ``rrf_a0.5`` ranks exactly as plain ``rrf``). Metrics are nDCG@10,
-Recall@100, MRR@10 and MAP@100 with trec_eval semantics (scored runs, as
-ir-measures computes them); ``ndcg@10_as_returned`` scores the lists in the order
-our code returns them (ties by id ascending) instead of trec_eval's tie order.
+SPLADE (bundled splade-tiny, 256-token windows; document vectors derived from the
+per-window cache of ``_window_cache.py`` with the chosen long-document strategy),
+and every candidate of :mod:`langchain_splade.evaluation.candidates` fusing their
+top-100 lists (as ``SpladeRetriever(mode="hybrid")`` does). Each run is retrieved
+once (top-1000, cached as JSON); every candidate is arithmetic on cached runs.
 
-Document vectors are cached (CSR ``.npz`` keyed by model, settings and corpus hash),
-so only the first run pays the encoding (minutes for 10k documents on 2 cores).
+The default is chosen by LODO: for each dataset, the candidate with the largest
+worst-case margin over the better single method on the *other two* datasets is
+scored on the held-out one. Rule: on every held-out dataset nDCG@10 >= max(SPLADE,
+BM25) - 0.005, and the mean above both singles' means.
 
-    python benchmarks/quality.py                       # both datasets, JSON to results/
-    python benchmarks/quality.py --datasets msmarco-5k --skip-splade
+    python benchmarks/_window_cache.py     # encode windows once (cached)
+    python benchmarks/quality.py           # LODO table, results/quality.json
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import machine_info
+from _window_cache import CACHE, LazyEncoder, load_or_encode, query_matrix
+from long_documents import maxp_run, pooled_docs, splade_run, strategies
 
 from langchain_splade.bm25 import BM25Index
 from langchain_splade.evaluation import BeirDataset, evaluate, load_beir
-from langchain_splade.fusion import fuse
+from langchain_splade.evaluation.candidates import (
+    SINGLES,
+    candidates,
+    fused_run,
+    leave_one_out,
+)
 
 logger = logging.getLogger("quality")
 
@@ -45,25 +53,64 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "quality.json"
 DEFAULT_CACHE = Path("/tmp/langchain-splade-quality-cache")
-ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9)
-DEPTH = 100
-MAX_GAP = 0.015
+DATASETS = ["msmarco-5k", "dbpedia-5k", "nfcorpus"]
+DEPTH = 100  # per component, as SpladeRetriever(candidates=100)
+RUN_DEPTH = 1000
+TOLERANCE = 0.005
 
 Ranked = list[tuple[str, float]]
+Runs = dict[str, Ranked]
 
 
-def bm25_runs(data: BeirDataset) -> tuple[dict[str, Ranked], dict[str, float]]:
-    start = time.perf_counter()
+def bm25_runs(data: BeirDataset, cache: Path = CACHE) -> tuple[Runs, dict[str, float]]:
+    """Top-1000 BM25 per query and each query's BM25 upper bound (the sum over its
+    terms of the term's largest score in any document), cached as JSON."""
+    path = cache / data.name / "bm25.json"
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return {q: [tuple(h) for h in r] for q, r in stored["runs"].items()}, stored["bounds"]
     index = BM25Index.from_texts(data.doc_ids, data.doc_texts)
     index.search("warm up")  # builds the bm25s matrices
-    built = time.perf_counter() - start
-    runs, latencies = {}, []
+    model = index._model
+    scores = model.scores
+    runs, bounds = {}, {}
     for qid, text in data.queries.items():
-        t0 = time.perf_counter()
-        ids, scores = index.search(text, k=DEPTH)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        runs[qid] = list(zip(ids, scores))
-    return runs, {"index_s": built, **_latency(latencies)}
+        ids, values = index.search(text, k=RUN_DEPTH)
+        runs[qid] = list(zip(ids, values))
+        tokens = model.get_tokens_ids(index.tokenize(text))
+        bounds[qid] = float(
+            sum(
+                scores["data"][scores["indptr"][t] : scores["indptr"][t + 1]].max(initial=0.0)
+                for t in tokens
+            )
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs, "bounds": bounds}), encoding="utf-8")
+    return runs, bounds
+
+
+def splade_runs(
+    data: BeirDataset, encoder: Any, strategy: str, cache: Path = CACHE
+) -> tuple[Runs, dict[str, float]]:
+    """Top-1000 SPLADE per query for a long-document ``strategy`` of
+    ``long_documents.py``, and each query's bound ``sum_j q_j * max_d w_dj``."""
+    path = cache / data.name / f"splade-{strategy}.json"
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return {q: [tuple(h) for h in r] for q, r in stored["runs"].items()}, stored["bounds"]
+    arrays = load_or_encode(data, encoder, cache)
+    if strategy.startswith("maxp"):
+        runs = maxp_run(arrays, aligned=strategy == "maxp_aligned")
+        docs = pooled_docs(arrays, np.ones_like, aligned=strategy == "maxp_aligned")
+    else:
+        _, _, coefficient, aligned = strategies()[strategy]
+        docs = pooled_docs(arrays, coefficient, aligned)
+        runs = splade_run(arrays, docs)
+    column_max = np.asarray(docs.max(axis=0).todense()).ravel().astype(np.float64)
+    query_bounds = query_matrix(arrays).astype(np.float64) @ column_max
+    bounds = {str(q): float(b) for q, b in zip(arrays["query_ids"], query_bounds)}
+    path.write_text(json.dumps({"runs": runs, "bounds": bounds}), encoding="utf-8")
+    return runs, bounds
 
 
 def _cache_key(data: BeirDataset, encoder: Any) -> str:
@@ -104,196 +151,134 @@ def encode_corpus(
     return indptr, indices, values, {**info, "cached": False}
 
 
-def splade_runs(
-    data: BeirDataset, encoder: Any, cache_dir: Path
-) -> tuple[dict[str, Ranked], dict[str, Any]]:
-    from langchain_splade.stores.local import LocalSparseIndex
-
-    indptr, indices, values, encode_info = encode_corpus(data, encoder, cache_dir)
-    index = LocalSparseIndex()
-    index.check_encoder(encoder.fingerprint)
-    index.add_csr(data.doc_ids, indptr, indices, values)
-    qids = list(data.queries)
-    start = time.perf_counter()
-    query_vectors = encoder.embed_queries([data.queries[q] for q in qids])
-    query_encode_ms = (time.perf_counter() - start) * 1000 / len(qids)
-    runs, latencies = {}, []
-    for qid, vector in zip(qids, query_vectors):
-        t0 = time.perf_counter()
-        hits = index.search(vector, k=DEPTH)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        runs[qid] = [(hit.id, hit.score) for hit in hits]
-    nnz = np.diff(indptr)
-    return runs, {
-        **encode_info,
-        "doc_nnz_mean": float(nnz.mean()),
-        "query_encode_ms_mean": query_encode_ms,
-        **_latency(latencies),
-    }
-
-
-def _latency(ms: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(ms)
-    return {
-        "search_ms_p50": statistics.median(ordered),
-        "search_ms_p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-    }
-
-
-def score(data: BeirDataset, runs: Mapping[str, Ranked]) -> dict[str, float]:
+def score(
+    data: BeirDataset, runs: Mapping[str, Ranked], metrics: Sequence[str] | None = None
+) -> dict[str, float]:
     scored = {qid: dict(ranked) for qid, ranked in runs.items()}
-    result = evaluate(data.qrels, scored).aggregate
-    as_returned = evaluate(
-        data.qrels, {qid: [doc for doc, _ in ranked] for qid, ranked in runs.items()}, ["ndcg@10"]
-    ).aggregate
-    return {**result, "ndcg@10_as_returned": as_returned["ndcg@10"]}
+    return evaluate(data.qrels, scored, *([metrics] if metrics else [])).aggregate
 
 
-def fused_runs(
-    components: Mapping[str, Mapping[str, Ranked]], method: str, alpha: float | None
-) -> dict[str, Ranked]:
-    qids = set().union(*(set(c) for c in components.values()))
-    out = {}
-    for qid in sorted(qids):
-        rankings = {name: runs.get(qid, []) for name, runs in components.items()}
-        hits = fuse(rankings, method, alpha=alpha, limit=DEPTH)  # type: ignore[arg-type]
-        out[qid] = [(hit.id, hit.score) for hit in hits]
-    return out
+def dataset_table(
+    data: BeirDataset, sparse: Runs, bm25: Runs, bounds: Mapping[str, Mapping[str, float]]
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Metrics of both singles (cut to DEPTH) and of every candidate on one dataset."""
+    cut = {
+        name: {q: r[:DEPTH] for q, r in run.items()}
+        for name, run in (("sparse", sparse), ("bm25", bm25))
+    }
+    table = {name: score(data, run) for name, run in cut.items()}
+    families = {}
+    for candidate in candidates(with_bounds=True):
+        fused = fused_run(candidate, cut["sparse"], cut["bm25"], bounds, DEPTH)
+        table[candidate.name] = score(data, fused, ["ndcg@10", "recall@100"])
+        families[candidate.name] = candidate.family
+    return table, families
 
 
-def choose_default(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:
-    """The issue's rule: mean nDCG@10 above both singles' means, and never more than
-    0.015 below the better single method on any dataset; best mean among those."""
-    datasets = list(results)
-    methods = list(next(iter(results.values())))
-
-    def mean(method: str) -> float:
-        return statistics.fmean(results[d][method]["ndcg@10"] for d in datasets)
-
-    singles = [m for m in ("bm25", "splade") if m in methods]
-    bar = max(mean(m) for m in singles)
-    eligible: list[dict[str, Any]] = []
-    for method in methods:
-        if method in singles:
-            continue
-        gaps = {
-            d: results[d][method]["ndcg@10"] - max(results[d][s]["ndcg@10"] for s in singles)
-            for d in datasets
+def _report(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]], families: Mapping[str, str]
+) -> dict[str, Any]:
+    ndcg = {d: {m: row["ndcg@10"] for m, row in table.items()} for d, table in results.items()}
+    criteria = ("worst_margin", "mean") if len(ndcg) > 1 else ()  # LODO needs 2+ datasets
+    lodo = {crit: leave_one_out(ndcg, families, crit) for crit in criteria}
+    means = {m: statistics.fmean(ndcg[d][m] for d in ndcg) for m in next(iter(ndcg.values()))}
+    chosen = {
+        crit: sorted({fold["chosen"] for fold in folds.values()}) for crit, folds in lodo.items()
+    }
+    rule = {
+        crit: {
+            "every_fold_within_tolerance": all(f["margin"] >= -TOLERANCE for f in folds.values()),
+            "held_out_mean": statistics.fmean(f["held_out"] for f in folds.values()),
+            "single_means": {s: means[s] for s in SINGLES},
         }
-        average = mean(method)
-        eligible.append(
-            {
-                "method": method,
-                "mean_ndcg@10": average,
-                "gap_to_best_single": gaps,
-                "eligible": average > bar and min(gaps.values()) >= -MAX_GAP,
-            }
-        )
-    eligible.sort(key=lambda r: -r["mean_ndcg@10"])
-    chosen = next((r["method"] for r in eligible if r["eligible"]), None)
+        for crit, folds in lodo.items()
+    }
     return {
-        "rule": f"mean nDCG@10 > max single mean ({bar:.4f}) and >= best single - {MAX_GAP}",
-        "single_means": {m: mean(m) for m in singles},
-        "candidates": eligible,
-        "best_eligible_by_mean": chosen,
+        "ndcg@10": ndcg,
+        "means": means,
+        "lodo": lodo,
+        "chosen_per_criterion": chosen,
+        "rule": rule,
     }
 
 
-def run_setting(
-    datasets: Mapping[str, BeirDataset],
-    bm25: Mapping[str, tuple[dict[str, Ranked], dict[str, float]]],
-    encoder: Any,
-    cache_dir: Path,
-) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, dict[str, Any]]]:
-    """Every method on every dataset for one encoder setting (``encoder`` None: BM25 only)."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    timings: dict[str, dict[str, Any]] = {}
-    for name, data in datasets.items():
-        components: dict[str, dict[str, Ranked]] = {}
-        timings[name] = {"bm25": bm25[name][1]}
-        if encoder is not None:
-            components["splade"], timings[name]["splade"] = splade_runs(data, encoder, cache_dir)
-        components["bm25"] = bm25[name][0]
-        table = {method: score(data, runs) for method, runs in components.items()}
-        if len(components) == 2:
-            table["rrf"] = score(data, fused_runs(components, "rrf", None))
-            for method in ("rrf", "minmax", "zscore"):
-                for alpha in ALPHAS:
-                    table[f"{method}_a{alpha}"] = score(data, fused_runs(components, method, alpha))
-        results[name] = table
-        for method, row in table.items():
-            logger.info(
-                "%s %-14s nDCG@10 %.4f  R@100 %.4f  MRR@10 %.4f",
-                name,
-                method,
-                row["ndcg@10"],
-                row["recall@100"],
-                row["mrr@10"],
+def print_table(report: Mapping[str, Any], families: Mapping[str, str]) -> None:
+    ndcg = report["ndcg@10"]
+    datasets = list(ndcg)
+    print(f"{'method':16s}" + "".join(f"{d:>12s}" for d in datasets) + f"{'mean':>10s}")
+    for method in ndcg[datasets[0]]:
+        row = [ndcg[d][method] for d in datasets]
+        print(
+            f"{method:16s}" + "".join(f"{v:12.4f}" for v in row) + f"{statistics.fmean(row):10.4f}"
+        )
+    for crit, folds in report["lodo"].items():
+        print(f"LODO ({crit}):")
+        for family in dict.fromkeys(families.values()):
+            cells = [folds[d]["families"][family] for d in datasets]
+            print(
+                f"  {family:14s}"
+                + "".join(f"{c['held_out']:12.4f}" for c in cells)
+                + "   "
+                + ", ".join(c["chosen"] for c in cells)
             )
-    return results, timings
+        print(
+            f"  {'selected':14s}"
+            + "".join(f"{folds[d]['held_out']:12.4f}" for d in datasets)
+            + "   "
+            + ", ".join(folds[d]["chosen"] for d in datasets)
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--datasets", nargs="+", default=["msmarco-5k", "dbpedia-5k"])
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument(
         "--long-documents",
         nargs="+",
-        choices=["window", "truncate"],
-        default=["window", "truncate"],
-        help="encoder settings to compare (window is the encoder default)",
+        default=["truncate"],
+        help="long-document strategies of long_documents.py for the SPLADE side",
     )
-    parser.add_argument("--skip-splade", action="store_true")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)
+    import torch
 
+    from langchain_splade.encoders import SpladeEncoder
+
+    torch.set_num_threads(2)
+    encoder = LazyEncoder(lambda: SpladeEncoder(device="cpu", max_length=256))
     datasets = {name: load_beir(args.data_dir / name) for name in args.datasets}
-    for data in datasets.values():
-        logger.info("%r", data)
-    bm25 = {name: bm25_runs(data) for name, data in datasets.items()}
-
     report: dict[str, Any] = {
-        "machine": machine_info("torch", "transformers", "bm25s", "numpy", "numba"),
+        "machine": machine_info("torch", "transformers", "bm25s", "numpy", "scipy"),
         "settings": {
-            "model": None if args.skip_splade else "splade-tiny (bundled)",
-            "max_length": args.max_length,
-            "device": "cpu",
+            "model": "splade-tiny (bundled)",
+            "max_length": 256,
             "bm25": {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english"},
             "depth": DEPTH,
-            "rrf_k": 60,
-            "alpha": "weight of SPLADE in weighted RRF / linear fusion (BM25: 1 - alpha)",
-            "metrics": "trec_eval semantics on scored runs (== ir-measures); mean over "
-            "queries with a relevant judgment",
-            "command": "python benchmarks/quality.py",
+            "alpha": "SPLADE's weight (BM25: 1 - alpha)",
+            "metrics": "trec_eval semantics on scored runs (== ir-measures)",
+            "tolerance": TOLERANCE,
+            "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:]),
         },
         "results": {},
-        "timings": {},
-        "default_fusion": {},
     }
-    settings = ["bm25-only"] if args.skip_splade else args.long_documents
-    for setting in settings:
-        encoder = None
-        if setting != "bm25-only":
-            from langchain_splade.encoders import SpladeEncoder
-
-            logger.info("SPLADE with long_documents=%r", setting)
-            encoder = SpladeEncoder(
-                device="cpu",
-                max_length=args.max_length,
-                long_documents=setting,  # type: ignore[arg-type]
-            )
-        results, timings = run_setting(datasets, bm25, encoder, args.cache_dir)
-        report["results"][setting] = results
-        report["timings"][setting] = timings
-        if encoder is not None:
-            choice = choose_default(results)
-            report["default_fusion"][setting] = choice
-            logger.info("%s: default fusion %s", setting, choice["best_eligible_by_mean"])
+    families: dict[str, str] = {}
+    for setting in args.long_documents:
+        results = {}
+        for name, data in datasets.items():
+            bm25, bm25_bounds = bm25_runs(data)
+            sparse, sparse_bounds = splade_runs(data, encoder, setting)
+            bounds = {
+                q: {"sparse": sparse_bounds.get(q, 0.0), "bm25": bm25_bounds.get(q, 0.0)}
+                for q in data.queries
+            }
+            results[name], families = dataset_table(data, sparse, bm25, bounds)
+        summary = _report(results, families)
+        print(f"\n== SPLADE long documents: {setting} ==")
+        print_table(summary, families)
+        report["results"][setting] = {"metrics": results, **summary}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     logger.info("wrote %s", args.out)

@@ -23,7 +23,7 @@ from quality import DEFAULT_CACHE, DEFAULT_DATA, encode_corpus
 from langchain_splade.encoders import SpladeEncoder
 from langchain_splade.evaluation import load_beir
 from langchain_splade.evaluation.runner import MODES, run_evaluation
-from langchain_splade.stores.opensearch.node import OpenSearchTestNode
+from langchain_splade.testing.opensearch import OpenSearchTestNode
 from langchain_splade.types import SparseVector
 
 OUT = Path(__file__).resolve().parent / "results" / "quality_backends.json"

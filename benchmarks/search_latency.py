@@ -1,29 +1,32 @@
-"""Search latency of LocalSparseIndex vs a numpy term-at-a-time baseline and splade-index.
+"""Search latency and recall of LocalSparseIndex (exact and approximate) vs exhaustive
+scans and Seismic, on resampled real SPLADE vectors and on Zipf draws.
 
-Synthetic SPLADE-like data: document and query terms drawn from a Zipf distribution
-over a 30,522-term vocabulary (BERT's), ~120 distinct terms per document, 30-50 per
-query, log-normal weights. Every system gets the same CSC/CSR arrays and the same
-pre-encoded queries, so only indexing and retrieval are timed (no model).
+Every system gets the same CSR vectors and the same pre-encoded queries, in one
+process, so only indexing and retrieval are timed (no model). Systems (single-threaded
+latency; query i runs on every system, in rotating order, before query i+1, so a
+noisy neighbour on the shared machine slows all of them alike):
 
-Systems (all single-threaded for latency; each query is run by every system in
-turn, so a noisy neighbour on a shared machine slows all of them alike):
+* ``exact``: ``LocalSparseIndex.search`` (block-max pruning; full hits with exact
+  scores, texts, metadata and vectors), numba kernel.
+* ``approx a=X``: ``search(..., approximate=True, alpha=X)``.
+* ``scan``: the same index scoring every posting (``_prune = False``): an exhaustive
+  compiled term-at-a-time scan, which is what this index did before pruning.
+* ``splade_index``: the ``splade-index`` package (numba, exhaustive) with its CSC
+  matrix injected and a stub model returning our pre-encoded queries.
+* ``seismic qc=Q hf=H``: ``pyseismic-lsr`` (n_postings 2000, summary_energy 0.3,
+  as in the issue) at several query-time settings (query_cut, heap_factor).
 
-* ``local``: ``LocalSparseIndex.search`` (full hits: id, exact score, text,
-  metadata and vector), numba kernel.
-* ``numpy``: ``scores[doc_ids] += w * vals`` per query term, then argpartition.
-* ``splade_index``: the ``splade-index`` package (numba backend) with its CSC
-  matrix injected and a stub model returning our pre-encoded queries (it has no API
-  for pre-computed vectors; its ``index()`` needs a sentence-transformers model).
+Recall@10 is against ``exact``'s top-10 ids. Build times: ours (add + merge, with
+document reordering and block bounds), and the same build without reordering and
+block bounds ("before": what the index did before pruning), measured in this run.
 
-Batched throughput: ``search_batch`` with 1 and 2 threads, and splade-index's
-``retrieve`` with ``n_threads`` 1 and 2.
-
-Run: ``python benchmarks/search_latency.py --docs 100000 1000000 --queries 200``
+Run: ``python benchmarks/search_latency.py --corpus resampled --docs 1000000``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -35,104 +38,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_info
+from _search_corpora import VOCAB, Csr, resampled, zipf
 
 from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.types import SparseVector
 
 logger = logging.getLogger("search_latency")
-
-VOCAB = 30_522
-RESULTS = Path(__file__).resolve().parent / "results" / "search_latency.json"
-
-
-# -- data ------------------------------------------------------------------------------
-
-
-def zipf_probabilities(vocab: int, exponent: float, rng: np.random.Generator) -> npt.NDArray[Any]:
-    """P(term) ~ 1 / rank**exponent, ranks randomly assigned to term ids."""
-    ranks = np.arange(1, vocab + 1, dtype=np.float64)
-    probs = ranks**-exponent
-    probs /= probs.sum()
-    return probs[rng.permutation(vocab)]
-
-
-def alias_table(probs: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-    """Vose's alias method: O(1) vectorised draws from a discrete distribution."""
-    n = probs.shape[0]
-    scaled = probs * n
-    prob, alias = np.ones(n), np.arange(n)
-    small = [i for i in range(n) if scaled[i] < 1.0]
-    large = [i for i in range(n) if scaled[i] >= 1.0]
-    while small and large:
-        s, g = small.pop(), large.pop()
-        prob[s], alias[s] = scaled[s], g
-        scaled[g] -= 1.0 - scaled[s]
-        (small if scaled[g] < 1.0 else large).append(g)
-    return prob, alias
-
-
-def sample_rows(
-    n_rows: int,
-    low: int,
-    high: int,
-    probs: npt.NDArray[Any],
-    rng: np.random.Generator,
-    chunk: int = 100_000,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-    """CSR rows of distinct Zipf-drawn terms (sorted) with log-normal weights."""
-    prob, alias = alias_table(probs)
-    indptrs, terms_parts = [np.zeros(1, dtype=np.int64)], []
-    offset = 0
-    for start in range(0, n_rows, chunk):
-        rows = min(chunk, n_rows - start)
-        draws = rng.integers(low, high + 1, size=rows) * 13 // 10  # oversample: dedupe below
-        row_of = np.repeat(np.arange(rows, dtype=np.int64), draws)
-        slot = rng.integers(0, probs.shape[0], size=row_of.shape[0])
-        picked = np.where(rng.random(row_of.shape[0]) < prob[slot], slot, alias[slot])
-        keys = np.sort(row_of * VOCAB + picked)
-        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
-        counts = np.bincount(keys // VOCAB, minlength=rows)
-        terms_parts.append((keys % VOCAB).astype(np.int32))
-        indptrs.append(np.cumsum(counts) + offset)
-        offset += int(counts.sum())
-    indptr = np.concatenate(indptrs)
-    terms = np.concatenate(terms_parts)
-    values = rng.lognormal(mean=-0.5, sigma=0.6, size=terms.shape[0]).astype(np.float32)
-    np.clip(values, 0.01, 5.0, out=values)
-    return indptr, terms, values
-
-
-def to_csc(
-    indptr: npt.NDArray[np.int64], terms: npt.NDArray[np.int32], values: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-    import scipy.sparse
-
-    n = indptr.shape[0] - 1
-    csc = scipy.sparse.csr_array((values, terms, indptr), shape=(n, VOCAB)).tocsc()
-    return csc.indptr.astype(np.int64), csc.indices.astype(np.int32), csc.data
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 # -- systems ---------------------------------------------------------------------------
 
 
-class NumpyBaseline:
-    """The textbook numpy term-at-a-time scorer the issue asks us to beat."""
-
-    def __init__(self, csc: tuple[Any, Any, Any], n_docs: int) -> None:
-        self.indptr, self.docs, self.vals = csc
-        self.n_docs = n_docs
-
-    def search(self, query: SparseVector, k: int) -> npt.NDArray[np.int64]:
-        scores = np.zeros(self.n_docs, dtype=np.float32)
-        for t, w in zip(query.indices.tolist(), query.values.tolist()):
-            lo, hi = self.indptr[t], self.indptr[t + 1]
-            scores[self.docs[lo:hi]] += np.float32(w) * self.vals[lo:hi]
-        top = np.argpartition(-scores, k)[:k]
-        return top[np.argsort(-scores[top], kind="stable")]
+def build_index(docs: Csr, ids: list[str], legacy: bool = False) -> tuple[LocalSparseIndex, float]:
+    """Bulk add + merge; ``legacy`` skips reordering and block bounds (the old build)."""
+    index = LocalSparseIndex(kernel="numba")
+    if legacy:
+        index._kernels = dataclasses.replace(
+            index._kernels,
+            document_order=lambda f: np.arange(f.n_rows, dtype=np.int64),
+            build_blockmax=lambda p, n: None,  # type: ignore[arg-type,return-value]
+        )
+    start = time.perf_counter()
+    index.add_csr(ids, *docs)
+    index.optimize()
+    return index, time.perf_counter() - start
 
 
 class _StubModel:
@@ -154,25 +87,42 @@ class _StubModel:
         return [self._tensors[int(q)] for q in queries]
 
 
-def make_splade_index(
-    csc: tuple[Any, Any, Any], n_docs: int, queries: Sequence[SparseVector]
-) -> Any:
+def make_splade_index(docs: Csr, queries: Sequence[SparseVector]) -> Any:
+    import scipy.sparse
     import splade_index
 
+    n = docs[0].shape[0] - 1
+    csc = scipy.sparse.csr_array((docs[2], docs[1], docs[0]), shape=(n, VOCAB)).tocsc()
     model = splade_index.SPLADE(backend="numba")
-    indptr, docs, vals = csc
     model.scores = {
-        "data": vals,
-        "indices": docs,
-        "indptr": indptr.astype(np.int32),
-        "num_docs": n_docs,
+        "data": csc.data,
+        "indices": csc.indices.astype(np.int32),
+        "indptr": csc.indptr.astype(np.int32),
+        "num_docs": n,
     }
-    model.unique_token_ids_set = set(np.flatnonzero(np.diff(indptr)).tolist())
-    model.corpus = np.arange(n_docs)
-    model.document_ids = np.arange(n_docs)
+    model.unique_token_ids_set = set(np.flatnonzero(np.diff(csc.indptr)).tolist())
+    model.corpus = np.arange(n)
+    model.document_ids = np.arange(n)
     model.model = _StubModel(queries)
     model.retrieve(["0"], k=10, show_progress=False, n_threads=1)  # compile
     return model
+
+
+def make_seismic(docs: Csr) -> tuple[Any, float]:
+    import seismic
+
+    string = seismic.get_seismic_string()
+    tokens = np.array([str(t) for t in range(VOCAB)], dtype=string)
+    start = time.perf_counter()
+    dataset = seismic.SeismicDataset()
+    indptr, terms, values = docs
+    for r in range(indptr.shape[0] - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        dataset.add_document(str(r), tokens[terms[lo:hi]], values[lo:hi])
+    index = seismic.SeismicIndex.build_from_dataset(
+        dataset, n_postings=2000, summary_energy=0.3, centroid_fraction=0.1
+    )
+    return index, time.perf_counter() - start
 
 
 # -- measurement -----------------------------------------------------------------------
@@ -183,179 +133,205 @@ def summarise(latencies_s: Sequence[float]) -> dict[str, float]:
     return {
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
-        "mean_ms": round(float(ms.mean()), 3),
         "qps": round(1e3 / float(ms.mean()), 1),
     }
 
 
 def interleaved(
     systems: dict[str, Callable[[int], Any]], n_queries: int, warmup: int = 3
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[Any]]]:
     """Run query i on every system before query i+1; rotate the order per query."""
     names = list(systems)
     for i in range(min(warmup, n_queries)):
         for name in names:
             systems[name](i)
     times: dict[str, list[float]] = {name: [] for name in names}
+    results: dict[str, list[Any]] = {name: [] for name in names}
     for i in range(n_queries):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             start = time.perf_counter()
-            systems[name](i)
+            out = systems[name](i)
             times[name].append(time.perf_counter() - start)
-    return times
+            results[name].append(out)
+    return times, results
 
 
-def run(n_docs: int, n_queries: int, k: int, exponent: float, seed: int) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    probs = zipf_probabilities(VOCAB, exponent, rng)
-    t0 = time.perf_counter()
-    indptr, terms, values = sample_rows(n_docs, 90, 150, probs, rng)
-    q_indptr, q_terms, q_values = sample_rows(n_queries, 30, 50, probs, rng)
+def throughput(fn: Callable[[int], Any], n_queries: int, pairs: int = 3) -> dict[str, float]:
+    """Batch QPS with 1 and 2 threads, alternating runs; medians of ``pairs`` pairs."""
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    fn(2)
+    for _ in range(pairs):
+        for threads in (1, 2):
+            start = time.perf_counter()
+            fn(threads)
+            walls[threads].append(time.perf_counter() - start)
+    return {
+        f"qps_{t}_threads": round(n_queries / statistics.median(w), 1) for t, w in walls.items()
+    }
+
+
+def run(args: argparse.Namespace, n_docs: int) -> dict[str, Any]:
+    if args.corpus == "resampled":
+        docs, qcsr, info = resampled(n_docs, args.seed)
+    else:
+        docs, qcsr, info = zipf(n_docs, args.queries, args.seed)
+    rng = np.random.default_rng(args.seed)
+    n_q = qcsr[0].shape[0] - 1
+    picked = np.sort(rng.choice(n_q, size=min(args.queries, n_q), replace=False))
     queries = [
         SparseVector._trusted(
-            q_terms[q_indptr[i] : q_indptr[i + 1]], q_values[q_indptr[i] : q_indptr[i + 1]]
+            qcsr[1][qcsr[0][i] : qcsr[0][i + 1]], qcsr[2][qcsr[0][i] : qcsr[0][i + 1]]
         )
-        for i in range(n_queries)
+        for i in picked.tolist()
     ]
-    logger.info(
-        "generated %d docs, %d postings in %.1fs", n_docs, terms.size, time.perf_counter() - t0
-    )
-
-    # Build: ours (bulk add + merge into postings) vs the baseline's CSC conversion.
-    ids = [f"d{i}" for i in range(n_docs)]
-    t0 = time.perf_counter()
-    index = LocalSparseIndex()
-    index.add_csr(ids, indptr, terms, values)
-    index.optimize()
-    build_local = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    csc = to_csc(indptr, terms, values)
-    build_numpy = time.perf_counter() - t0
+    queries = [q for q in queries if q.nnz]
+    n_queries, k = len(queries), args.k
+    ids = [str(i) for i in range(n_docs)]
+    build_before = float("nan")
+    if not args.no_before_build:
+        legacy, build_before = build_index(docs, ids, legacy=True)
+        del legacy
+    index, build_ours = build_index(docs, ids)
     stats = index.stats()
-    logger.info("built local index in %.1fs (%s)", build_local, stats)
-    del indptr, terms, values
+    logger.info("built in %.1fs (before: %.1fs): %s", build_ours, build_before, stats)
 
-    baseline = NumpyBaseline(csc, n_docs)
-    # Own copies: with shared arrays, the numpy baseline would warm splade-index's
-    # postings in the (large, 480 MiB here) L3 cache right before it runs the same query.
-    splade = make_splade_index(tuple(a.copy() for a in csc), n_docs, queries)
-    row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+    def local(alpha: float | None, prune: bool = True) -> Callable[[int], list[int]]:
+        def go(i: int) -> list[int]:
+            index._prune = prune
+            if alpha is None:
+                hits = index.search(queries[i], k=k)
+            else:
+                hits = index.search(queries[i], k=k, approximate=True, alpha=alpha)
+            index._prune = False
+            return [int(h.id) for h in hits]
 
-    systems: dict[str, Callable[[int], Any]] = {
-        "local": lambda i: index.search(queries[i], k=k),
-        "numpy": lambda i: baseline.search(queries[i], k),
-        "splade_index": lambda i: splade.retrieve(
-            [str(i)], k=k, show_progress=False, n_threads=1, return_as="doc_ids"
-        ),
-    }
-    times = interleaved(systems, n_queries)
-    latency = {name: summarise(samples) for name, samples in times.items()}
+        return go
 
-    # Same top-10? Compare ids; where they differ, check the exact scores tie.
-    identical, tie_only = 0, 0
-    for query in queries:
-        ours = [row_of[h.id] for h in index.search(query, k=k)]
-        theirs = baseline.search(query, k).tolist()
-        if ours == theirs:
-            identical += 1
-            continue
-        exact_ours = [query.dot(index.get([ids[r]])[0].vector) for r in ours]
-        exact_theirs = sorted(
-            (query.dot(index.get([ids[r]])[0].vector) for r in theirs), reverse=True
+    systems: dict[str, Callable[[int], Any]] = {"exact": local(None), "scan": local(None, False)}
+    for alpha in args.alphas:
+        systems[f"approx a={alpha}"] = local(alpha)
+    extra_build: dict[str, float] = {}
+    splade = None
+    if not args.no_splade_index:
+        splade = make_splade_index(docs, queries)
+        systems["splade_index"] = lambda i: [
+            int(d)
+            for d in splade.retrieve(
+                [str(i)], k=k, show_progress=False, n_threads=1, return_as="doc_ids"
+            )[0]
+        ]
+    seismic_index = None
+    if args.seismic:
+        seismic_index, extra_build["seismic"] = make_seismic(docs)
+        logger.info("seismic built in %.1fs", extra_build["seismic"])
+        tokens = np.array([str(t) for t in range(VOCAB)], dtype=seismic_index_string())
+        for qc, hf in args.seismic_settings:
+
+            def sq(i: int, qc: int = qc, hf: float = hf) -> list[int]:
+                q = queries[i]
+                found = seismic_index.search(
+                    str(i), tokens[q.indices], q.values, k, query_cut=qc, heap_factor=hf
+                )
+                return [int(doc) for _, _, doc in found]
+
+            systems[f"seismic qc={qc} hf={hf}"] = sq
+    del docs
+    times, results = interleaved(systems, n_queries)
+    exact = results["exact"]
+    latency = {}
+    for name, samples in times.items():
+        recall = np.mean(
+            [len(set(r) & set(e)) / max(len(e), 1) for r, e in zip(results[name], exact)]
         )
-        if np.allclose(exact_ours, exact_theirs, rtol=1e-6, atol=0):
-            tie_only += 1
-
-    # Batched throughput, 1 vs 2 threads: runs alternate (1, 2, 1, 2, ...) so a
-    # neighbour's load spike hits both settings; we quote medians of 5 pairs.
-    names = [str(i) for i in range(n_queries)]
-    batch_fns: dict[str, Callable[[int], Any]] = {
-        "local": lambda t: index.search_batch(queries, k=k, n_threads=t),
-        "splade_index": lambda t: splade.retrieve(
-            names, k=k, show_progress=False, n_threads=t, return_as="doc_ids"
+        latency[name] = {**summarise(samples), "recall_at_10": round(float(recall), 4)}
+    base = latency["scan"]["p50_ms"]
+    for name in latency:
+        latency[name]["speedup_vs_scan"] = round(base / latency[name]["p50_ms"], 2)
+    batch = {
+        "exact": throughput(lambda t: index.search_batch(queries, k=k, n_threads=t), n_queries),
+        f"approx a={args.batch_alpha}": throughput(
+            lambda t: index.search_batch(
+                queries, k=k, n_threads=t, approximate=True, alpha=args.batch_alpha
+            ),
+            n_queries,
         ),
     }
-    batch: dict[str, dict[str, float]] = {}
-    for name, fn in batch_fns.items():
-        walls: dict[int, list[float]] = {1: [], 2: []}
-        fn(2)  # warm the worker threads' buffers
-        for _ in range(5):
-            for threads in (1, 2):
-                start = time.perf_counter()
-                fn(threads)
-                walls[threads].append(time.perf_counter() - start)
-        qps = {t: n_queries / statistics.median(w) for t, w in walls.items()}
-        pair_ratios = [one / two for one, two in zip(walls[1], walls[2])]
-        batch[name] = {
-            "qps_1_threads": round(qps[1], 1),
-            "qps_2_threads": round(qps[2], 1),
-            "scaling_2_vs_1": round(statistics.median(pair_ratios), 2),
-        }
-
-    p50 = {name: latency[name]["p50_ms"] for name in latency}
+    if splade is not None:
+        names = [str(i) for i in range(n_queries)]
+        batch["splade_index"] = throughput(
+            lambda t: splade.retrieve(
+                names, k=k, show_progress=False, n_threads=t, return_as="doc_ids"
+            ),
+            n_queries,
+        )
     return {
         "docs": n_docs,
         "queries": n_queries,
         "k": k,
+        **info,
         "postings": stats["postings"],
         "avg_terms_per_doc": round(stats["postings"] / n_docs, 1),
         "avg_terms_per_query": round(float(np.mean([q.nnz for q in queries])), 1),
-        "zipf_exponent": exponent,
-        "build_s": {"local": round(build_local, 2), "numpy_csc": round(build_numpy, 2)},
+        "build_s": {"ours": round(build_ours, 2), "before_pruning": round(build_before, 2)}
+        | {name: round(s, 1) for name, s in extra_build.items()},
         "bytes_per_posting": {
-            "inverted_index": stats["bytes_per_posting"],
-            "inverted_index_with_vocab_arrays": round(stats["bytes_per_posting_with_vocab"], 3),
+            "postings": stats["bytes_per_posting"],
+            "block_bounds": round(stats["block_bytes_per_posting"], 3),
+            "inverted_index_total": round(stats["bytes_per_posting_with_vocab"], 3),
             "forward_store": round(stats["forward_bytes_per_posting"], 3),
         },
-        "kernel": stats["kernel"],
         "latency": latency,
-        "speedup_p50": {
-            "vs_numpy": round(p50["numpy"] / p50["local"], 2),
-            "vs_splade_index": round(p50["splade_index"] / p50["local"], 2),
-        },
         "batch": batch,
-        "top10_vs_numpy": {
-            "identical": identical,
-            "differ_only_by_exact_ties": tie_only,
-            "queries": n_queries,
-        },
     }
 
 
+def seismic_index_string() -> Any:
+    import seismic
+
+    return seismic.get_seismic_string()
+
+
+# -- report ----------------------------------------------------------------------------
+
+
 def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "| docs | system | p50 ms | p99 ms | QPS (1 thread) | batch QPS 1 / 2 threads |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    for run_ in report["runs"]:
-        for name in ("local", "numpy", "splade_index"):
-            lat = run_["latency"][name]
-            b = run_["batch"].get(name)
-            batch = f"{b['qps_1_threads']} / {b['qps_2_threads']}" if b else "-"
+    lines = []
+    for r in report["runs"]:
+        b = r["bytes_per_posting"]
+        lines += [
+            f"**{r['docs']:,} documents, {r['corpus']}** ({r['postings']:,} postings, "
+            f"{r['avg_terms_per_doc']} terms/doc, {r['queries']} queries of "
+            f"{r['avg_terms_per_query']} terms)",
+            "",
+            "| system | p50 ms | p99 ms | QPS | recall@10 | p50 speed-up vs scan |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, lat in r["latency"].items():
             lines.append(
-                f"| {run_['docs']:,} | {name} | {lat['p50_ms']} | {lat['p99_ms']} | "
-                f"{lat['qps']} | {batch} |"
+                f"| {name} | {lat['p50_ms']} | {lat['p99_ms']} | {lat['qps']} | "
+                f"{lat['recall_at_10']} | {lat['speedup_vs_scan']}x |"
             )
-    lines.append("")
-    for run_ in report["runs"]:
-        s, bpp, top = run_["speedup_p50"], run_["bytes_per_posting"], run_["top10_vs_numpy"]
-        lines.append(
-            f"- {run_['docs']:,} docs ({run_['postings']:,} postings): local is "
-            f"{s['vs_numpy']}x the numpy baseline and {s['vs_splade_index']}x splade-index at "
-            f"p50; 2-thread batch scaling {run_['batch']['local']['scaling_2_vs_1']}x; build "
-            f"{run_['build_s']['local']} s; {bpp['inverted_index']} B/posting in the inverted "
-            f"index (+{bpp['forward_store']} B/posting forward store for exact re-scoring); "
-            f"top-{run_['k']} identical to numpy for {top['identical']}/{top['queries']} queries"
-            f" ({top['differ_only_by_exact_ties']} more differ only in float32 tie order)."
+        batch = "; ".join(
+            f"{name} {v['qps_1_threads']} / {v['qps_2_threads']}" for name, v in r["batch"].items()
         )
-    m = report["machine"]
-    lines.append("")
-    load = report["load_average_1m"]
+        lines += [
+            "",
+            f"- Batch QPS with 1 / 2 threads: {batch}.",
+            f"- Build: {r['build_s']['ours']} s (before pruning: {r['build_s']['before_pruning']}"
+            f" s, ratio {r['build_s']['ours'] / r['build_s']['before_pruning']:.2f})"
+            + (f"; Seismic {r['build_s']['seismic']} s" if "seismic" in r["build_s"] else "")
+            + ".",
+            f"- Memory: {b['postings']} B/posting + {b['block_bounds']} B/posting of block "
+            f"bounds = {b['inverted_index_total']} B/posting for the whole inverted index "
+            f"(+{b['forward_store']} B/posting forward store for exact scores and vectors).",
+            "",
+        ]
+    m, load = report["machine"], report["load_average_1m"]
     lines.append(
         f"Load average (1 min) {load['before']:.1f} before the run, {load['after']:.1f} after: "
-        "the 2 cores are shared with other jobs, so absolute figures and thread scaling are "
-        "noisy; the systems ran interleaved query by query, so latency ratios are comparable."
+        "the 2 cores are shared with other jobs, so absolute figures are noisy; systems ran "
+        "interleaved query by query, so ratios are comparable."
     )
     lines.append(
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
@@ -366,29 +342,43 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--corpus", choices=["resampled", "zipf"], default="resampled")
+    parser.add_argument("--docs", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of term ranks")
+    parser.add_argument("--alphas", type=float, nargs="*", default=[0.95, 0.9, 0.8, 0.7])
+    parser.add_argument("--batch-alpha", type=float, default=0.9)
+    parser.add_argument("--seismic", action="store_true", help="also build pyseismic-lsr")
+    parser.add_argument(
+        "--seismic-settings",
+        type=lambda s: (int(s.split(",")[0]), float(s.split(",")[1])),
+        nargs="*",
+        default=[(10, 0.9), (20, 0.9), (30, 1.0)],
+        help="query_cut,heap_factor pairs",
+    )
+    parser.add_argument("--no-splade-index", action="store_true")
+    parser.add_argument(
+        "--no-before-build", action="store_true", help="skip timing the pre-pruning build"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-
     load_before = os.getloadavg()
-    runs = [run(n, args.queries, args.k, args.zipf, args.seed) for n in args.docs]
+    runs = [run(args, n) for n in args.docs]
     report = {
         "benchmark": "search_latency",
         "command": "python benchmarks/search_latency.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info("numpy", "numba", "scipy", "splade-index"),
+        "machine": machine_info("numpy", "numba", "scipy", "splade-index", "pyseismic-lsr"),
         "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
         "runs": runs,
     }
     report["markdown"] = markdown(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(report["markdown"] + "\n")
+    out = args.out or RESULTS / f"search_latency_{args.corpus}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(report["markdown"] + "\n")
     print(report["markdown"])
 
 

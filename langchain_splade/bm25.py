@@ -1,4 +1,4 @@
-"""A small mutable BM25 index on top of ``bm25s``.
+"""A build-once BM25 index on top of ``bm25s``, with exact filtered top-k.
 
 Scores are Okapi BM25 (Robertson & Zaragoza, 2009, "The Probabilistic Relevance
 Framework: BM25 and Beyond") in bm25s' Lucene variant by default, with its
@@ -6,53 +6,39 @@ tokenizer: lower-cased ``\\w\\w+`` tokens, English stopwords removed, Snowball
 stemming (PyStemmer). ``k1=0.9, b=0.4`` are Anserini's defaults and measured best
 on this project's data.
 
-bm25s builds a static matrix of precomputed scores, so ``add`` and ``delete`` only
-record the change; the next ``search`` rebuilds the index from the kept texts
-(O(corpus), about a second per 10k short passages).
-
-On disk (``save``/``load``): ``manifest.json`` (format, parameters, counts),
-``documents.jsonl`` (``{"id", "text"}`` per line, in index order) and bm25s' own
-files under ``bm25s/`` (``.npy`` arrays and JSON; no pickle).
+bm25s scores eagerly (Lù, 2024, "BM25S: Orders of magnitude faster lexical search
+via eager sparse scoring"): every (term, document) score is precomputed into one
+sparse matrix, so a changed document means a rebuild of the whole matrix. The index
+is therefore immutable: whoever holds changing texts builds a new one per version
+of them (the local index's hybrid mode does, per snapshot, so BM25 can never
+disagree with the stored texts and needs no file of its own).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from importlib import metadata
-from pathlib import Path
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from langchain_splade.errors import (
-    CorruptIndexError,
-    IncompatibleIndexError,
-    InvalidInputError,
-    InvalidTypeError,
-)
-from langchain_splade.validation import check_k
+from langchain_splade.errors import InvalidInputError, InvalidTypeError
+from langchain_splade.validation import check_ids, check_k, check_query_text, check_texts
 
 if TYPE_CHECKING:
     import bm25s
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "langchain-splade/bm25"
-FORMAT_VERSION = 1
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
-_MANIFEST = "manifest.json"
-_DOCUMENTS = "documents.jsonl"
-_BM25S_DIR = "bm25s"
 
 
 @dataclass(frozen=True)
 class BM25Params:
-    """Scoring and tokenization settings (saved in the manifest)."""
+    """Scoring and tokenization settings."""
 
     k1: float = 0.9
     b: float = 0.4
@@ -74,16 +60,25 @@ class BM25Params:
 
 
 class BM25Index:
-    """BM25 over ``(id, text)`` documents with upsert, delete and exact filtered top-k.
+    """BM25 over a fixed set of ``(id, text)`` documents, with exact filtered top-k.
 
     Example:
-        >>> index = BM25Index.from_texts(["a", "b"], ["the cat sat", "dogs run"])
+        >>> index = BM25Index(["a", "b"], ["the cat sat", "dogs run"])
         >>> index.search("running dog", k=1)[0]
         ['b']
+
+    Args:
+        ids: unique, non-empty document ids.
+        texts: one text per id (``None`` or ``""`` for none).
+        k1, b, method: BM25 parameters and bm25s variant (one of :data:`METHODS`).
+        stemmer: a PyStemmer language, or ``None`` for no stemming.
+        stopwords: a bm25s stopword language, or ``None`` to keep every word.
     """
 
     def __init__(
         self,
+        ids: Sequence[str] = (),
+        texts: Sequence[str | None] = (),
         *,
         k1: float = 0.9,
         b: float = 0.4,
@@ -94,73 +89,28 @@ class BM25Index:
         self.params = BM25Params(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
         self._stemmer = _load_stemmer(stemmer)
         self.tokenize("")  # fail now, not at the first search, on unknown stopwords
-        self._docs: dict[str, str] = {}
-        self._model: bm25s.BM25 | None = None
-        self._ids: npt.NDArray[np.str_] = np.empty(0, dtype=str)
-        self._dirty = False
+        ids, texts = _check_documents(ids, texts)
+        self._positions = {doc_id: row for row, doc_id in enumerate(ids)}
+        self._ids: npt.NDArray[np.str_] = np.array(ids, dtype=str)
+        self._model = self._build(texts)
 
     @classmethod
-    def from_texts(cls, ids: Sequence[str], texts: Sequence[str], **params: Any) -> BM25Index:
-        """A new index holding ``texts`` under ``ids`` (``params`` as in the constructor)."""
-        index = cls(**params)
-        index.add(ids, texts)
-        return index
-
-    # -- documents -----------------------------------------------------------------
-
-    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Insert or replace documents (a replaced id keeps its position)."""
-        if isinstance(ids, str) or isinstance(texts, str):
-            raise InvalidTypeError(
-                "ids or texts is a single string.",
-                expected="sequences of ids and texts",
-                fix="wrap single values in lists",
-            )
-        if len(ids) != len(texts):
-            raise InvalidInputError(
-                f"Got {len(ids)} ids and {len(texts)} texts.",
-                expected="one text per id",
-                fix="pass sequences of the same length",
-            )
-        batch: dict[str, str] = {}
-        for doc_id, text in zip(ids, texts):
-            if not isinstance(doc_id, str) or not doc_id:
-                raise InvalidTypeError(
-                    f"Document id {doc_id!r} is not a non-empty string.",
-                    fix="convert ids to str",
-                )
-            if not isinstance(text, str):
-                raise InvalidTypeError(
-                    f"Text of {doc_id!r} is a {type(text).__name__}.",
-                    expected="str",
-                    fix="pass the document text (use '' for none)",
-                )
-            batch[doc_id] = text
-        if batch:
-            self._docs.update(batch)
-            self._dirty = True
-
-    def delete(self, ids: Iterable[str]) -> int:
-        """Remove documents; unknown ids are ignored. Returns how many were removed."""
-        removed = sum(1 for doc_id in set(ids) if self._docs.pop(doc_id, None) is not None)
-        if removed:
-            self._dirty = True
-        return removed
+    def from_texts(
+        cls, ids: Sequence[str], texts: Sequence[str | None], **params: Any
+    ) -> BM25Index:
+        """The constructor under LangChain's name: ``BM25Index.from_texts(ids, texts)``."""
+        return cls(ids, texts, **params)
 
     @property
     def ids(self) -> list[str]:
         """Document ids in index order (the order a boolean ``allowed`` mask follows)."""
-        return list(self._docs)
-
-    def get_text(self, doc_id: str) -> str | None:
-        """The stored text of ``doc_id``, or ``None`` if absent."""
-        return self._docs.get(doc_id)
+        return list(self._positions)
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._positions)
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._docs
+        return doc_id in self._positions
 
     def __repr__(self) -> str:
         p = self.params
@@ -206,13 +156,10 @@ class BM25Index:
             ``(ids, scores)`` best first; equal scores are ordered by id. Empty when the
             index is empty or no query term survives tokenization.
         """
-        if not isinstance(query, str):
-            raise InvalidTypeError(
-                f"The query is a {type(query).__name__}.", expected="str", fix="pass text"
-            )
+        query = check_query_text(query, "query")
         k = check_k(k)
         mask = self._allowed_mask(allowed)
-        model = self._ensure_model()
+        model = self._model
         if model is None:
             return [], []
         token_ids = model.get_tokens_ids(self.tokenize(query))
@@ -240,10 +187,10 @@ class BM25Index:
         if allowed is None:
             return None
         if isinstance(allowed, np.ndarray):
-            if allowed.dtype != np.bool_ or allowed.shape != (len(self._docs),):
+            if allowed.dtype != np.bool_ or allowed.shape != (len(self),):
                 raise InvalidInputError(
                     f"The allowed mask has dtype {allowed.dtype} and shape {allowed.shape}.",
-                    expected=f"a boolean array of shape ({len(self._docs)},) aligned with .ids",
+                    expected=f"a boolean array of shape ({len(self)},) aligned with .ids",
                     fix="build it from index.ids, or pass a collection of allowed ids",
                 )
             return allowed
@@ -253,146 +200,45 @@ class BM25Index:
                 expected="a collection of ids",
                 fix="wrap it in a list",
             )
-        wanted = set(allowed)
-        return np.fromiter((doc_id in wanted for doc_id in self._docs), bool, len(self._docs))
+        mask = np.zeros(len(self), dtype=bool)
+        rows = [self._positions[doc_id] for doc_id in allowed if doc_id in self._positions]
+        mask[rows] = True
+        return mask
 
-    def _ensure_model(self) -> bm25s.BM25 | None:
-        if self._dirty:
-            self._rebuild()
-        return self._model
-
-    def _rebuild(self) -> None:
+    def _build(self, texts: list[str]) -> bm25s.BM25 | None:
         import bm25s
 
-        self._ids = np.array(list(self._docs), dtype=str)
-        self._dirty = False
-        if not self._docs:
-            self._model = None
-            return
+        if not texts:
+            return None
         tokens = bm25s.tokenize(
-            list(self._docs.values()),
+            texts,
             stopwords=self.params.stopwords or [],
             stemmer=self._stemmer,
             show_progress=False,
         )
         if not tokens.vocab:  # every text is blank or punctuation: nothing can match
-            self._model = None
-            return
+            return None
         p = self.params
         model = bm25s.BM25(k1=p.k1, b=p.b, method=p.method)
         model.index(tokens, show_progress=False)
-        self._model = model
-        logger.debug("Rebuilt the BM25 index over %d documents", len(self._docs))
+        logger.debug("Built a BM25 index over %d documents", len(texts))
+        return model
 
-    # -- persistence ---------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write the index to the directory ``path`` (created if needed).
-
-        The manifest is written last, so a directory without one is incomplete.
-        """
-        root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
-        model = self._ensure_model()
-        manifest_path = root / _MANIFEST
-        manifest_path.unlink(missing_ok=True)
-        _atomic_write(
-            root / _DOCUMENTS,
-            "".join(
-                json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
-                for i, t in self._docs.items()
-            ),
+def _check_documents(
+    ids: Sequence[str], texts: Sequence[str | None]
+) -> tuple[list[str], list[str]]:
+    """Unique ids and one text per id, checked as every backend checks them."""
+    id_list = check_ids(ids)
+    text_list = check_texts(texts, len(id_list))
+    if len(set(id_list)) != len(id_list):
+        repeated = next(doc_id for doc_id, n in Counter(id_list).items() if n > 1)
+        raise InvalidInputError(
+            f"Document id {repeated!r} appears more than once.",
+            expected="unique ids (a BM25 index holds one text per id)",
+            fix="drop or merge the duplicate documents",
         )
-        if model is not None:
-            model.save(str(root / _BM25S_DIR), show_progress=False)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "params": asdict(self.params),
-            "num_documents": len(self._docs),
-            "bm25s_version": _version("bm25s"),
-        }
-        _atomic_write(manifest_path, json.dumps(manifest, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path, *, mmap: bool = False) -> BM25Index:
-        """Read an index written by :meth:`save` (``mmap`` maps bm25s' arrays lazily)."""
-        import bm25s
-
-        root = Path(path)
-        manifest = _read_manifest(root)
-        index = cls(**manifest["params"])
-        documents = root / _DOCUMENTS
-        try:
-            # Not splitlines(): JSON leaves U+2028, U+0085 etc. unescaped inside strings.
-            lines = [ln for ln in documents.read_text(encoding="utf-8").split("\n") if ln]
-        except OSError as exc:
-            raise CorruptIndexError(
-                f"Could not read {documents} ({exc}).", fix="rebuild the index and save it again"
-            ) from exc
-        for lineno, line in enumerate(lines, start=1):
-            try:
-                record = json.loads(line)
-                index._docs[str(record["id"])] = str(record["text"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise CorruptIndexError(
-                    f"Could not read {documents}:{lineno} ({exc!r}).",
-                    expected="one JSON object with 'id' and 'text' per line",
-                    fix="rebuild the index and save it again",
-                ) from exc
-        if len(index._docs) != manifest["num_documents"]:
-            raise CorruptIndexError(
-                f"{documents} holds {len(index._docs)} documents, the manifest "
-                f"{manifest['num_documents']}.",
-                fix="rebuild the index and save it again",
-            )
-        index._ids = np.array(list(index._docs), dtype=str)
-        if index._docs:
-            try:
-                model = bm25s.BM25.load(str(root / _BM25S_DIR), mmap=mmap, show_progress=False)
-            except (OSError, ValueError, KeyError) as exc:
-                raise CorruptIndexError(
-                    f"Could not load the bm25s files in {root / _BM25S_DIR} ({exc}).",
-                    expected="the files bm25s.BM25.save writes",
-                    fix="rebuild the index and save it again",
-                ) from exc
-            if int(model.scores["num_docs"]) != len(index._docs):
-                raise CorruptIndexError(
-                    f"The bm25s index has {model.scores['num_docs']} documents, "
-                    f"{documents.name} {len(index._docs)}.",
-                    fix="rebuild the index and save it again",
-                )
-            index._model = model
-        return index
-
-
-def _read_manifest(root: Path) -> dict[str, Any]:
-    path = root / _MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CorruptIndexError(
-            f"No {_MANIFEST} in {str(root)!r}.",
-            expected="a directory written by BM25Index.save",
-            fix="check the path, or save the index again (an interrupted save leaves none)",
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise CorruptIndexError(
-            f"Could not read {path} ({exc}).", fix="save the index again"
-        ) from exc
-    if not isinstance(manifest, Mapping) or manifest.get("format") != FORMAT:
-        raise IncompatibleIndexError(
-            f"{path} is not a BM25 index manifest.",
-            expected=f"format {FORMAT!r}",
-            fix="point to the directory BM25Index.save wrote",
-        )
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IncompatibleIndexError(
-            f"{path} has format version {manifest.get('format_version')!r}.",
-            expected=f"version {FORMAT_VERSION}",
-            fix="rebuild the index with this version of langchain-splade",
-        )
-    return dict(manifest)
+    return id_list, [text or "" for text in text_list]
 
 
 def _load_stemmer(language: str | None) -> Any:
@@ -408,16 +254,3 @@ def _load_stemmer(language: str | None) -> Any:
             expected=f"one of {sorted(Stemmer.algorithms())}",
             fix="pass stemmer='english' or stemmer=None",
         ) from exc
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None

@@ -1,4 +1,5 @@
-"""The ``langchain-splade`` command line: index, search, eval, demo, opensearch-node."""
+"""The ``langchain-splade`` command line: index, search, eval, demo, opensearch-node,
+elasticsearch-node."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from langchain_splade.errors import SpladeError
+
+BACKENDS = ["local", "opensearch", "elasticsearch"]
 
 logger = logging.getLogger("langchain_splade")
 
@@ -95,10 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("dataset", type=Path, help="BEIR-format folder")
     evaluate.add_argument("--mode", default="sparse,bm25,hybrid", help="comma-separated modes")
-    evaluate.add_argument("--backend", choices=["local", "opensearch"], default="local")
+    evaluate.add_argument("--backend", choices=BACKENDS, default="local")
     evaluate.add_argument("--opensearch-url", help="OpenSearch URL (backend opensearch)")
+    evaluate.add_argument("--elasticsearch-url", help="Elasticsearch URL (backend elasticsearch)")
     evaluate.add_argument("--split", default="test", help="qrels split (default test)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object by mode")
+    evaluate.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object by mode on stdout (progress bars stay on stderr)",
+    )
+    evaluate.add_argument(
+        "--fusion-candidates",
+        action="store_true",
+        help="also score every hybrid fusion candidate (RRF, min-max, z-score, max; "
+        "several weights) on the sparse and bm25 runs",
+    )
     _add_encoder_options(evaluate)
     evaluate.set_defaults(run=_run_eval)
 
@@ -111,21 +125,36 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--port", type=int, help="HTTP port (default: a free one)")
     node.add_argument("--data", type=Path, help="data folder to keep (default: temporary)")
     node.set_defaults(run=_run_opensearch_node)
+
+    es_node = commands.add_parser(
+        "elasticsearch-node",
+        help="run a local Elasticsearch test node in the foreground",
+        description="Start a single Elasticsearch 9 node on 127.0.0.1 (built from Maven "
+        "Central jars; needs a JDK 21+ and Maven), print its URL once the cluster is "
+        "yellow, stop on Ctrl-C or SIGTERM.",
+    )
+    es_node.add_argument("--port", type=int, help="HTTP port (default: a free one)")
+    es_node.add_argument("--data", type=Path, help="data folder to keep (default: temporary)")
+    es_node.set_defaults(run=_run_elasticsearch_node)
     return parser
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", type=Path, dest="index_dir", help="local index folder")
-    parser.add_argument(
-        "--backend", choices=["local", "opensearch"], default="local", help="default: local"
-    )
+    parser.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
     parser.add_argument("--opensearch-url", help="OpenSearch URL, e.g. http://localhost:9200")
-    parser.add_argument("--index-name", help="OpenSearch index name")
+    parser.add_argument(
+        "--elasticsearch-url",
+        help="Elasticsearch URL, e.g. http://localhost:9200 (default: $ELASTICSEARCH_URL)",
+    )
+    parser.add_argument("--index-name", help="OpenSearch or Elasticsearch index name")
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="splade-tiny", help="bundled name, folder or hub id")
-    parser.add_argument("--max-length", type=int, default=256, help="tokens per window")
+    parser.add_argument(
+        "--max-length", type=int, help="tokens per window (default: the model's; bundled: 256)"
+    )
     parser.add_argument(
         "--long-documents",
         choices=["window", "truncate"],
@@ -159,7 +188,12 @@ def _run_index(args: argparse.Namespace) -> int:
         print("no passages found in the given paths", file=sys.stderr)
         return 1
     store = open_index(
-        args.backend, args.index_dir, args.opensearch_url, args.index_name, create=True
+        args.backend,
+        args.index_dir,
+        args.opensearch_url,
+        args.index_name,
+        create=True,
+        elasticsearch_url=args.elasticsearch_url,
     )
     try:
         store.check_encoder(encoder.fingerprint)
@@ -183,7 +217,12 @@ def _run_search(args: argparse.Namespace) -> int:
     from langchain_splade.stores.factory import open_index, recorded_model
 
     store = open_index(
-        args.backend, args.index_dir, args.opensearch_url, args.index_name, create=False
+        args.backend,
+        args.index_dir,
+        args.opensearch_url,
+        args.index_name,
+        create=False,
+        elasticsearch_url=args.elasticsearch_url,
     )
     model = args.model or recorded_model(store) or "splade-tiny"
     retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k, mode=args.mode)
@@ -207,25 +246,45 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from langchain_splade.evaluation import load_beir
-    from langchain_splade.evaluation.runner import format_table, parse_modes, run_evaluation
+    from langchain_splade.evaluation.runner import (
+        format_table,
+        fusion_table,
+        parse_modes,
+        run_evaluation,
+    )
 
     modes = parse_modes(args.mode)
+    if args.fusion_candidates:
+        modes = list(dict.fromkeys([*modes, "sparse", "bm25"]))
     dataset = load_beir(args.dataset, split=args.split)
     encoder = _encoder(args)
+    runs: dict[str, Any] = {}
     results = run_evaluation(
         dataset,
         encoder,
         modes,
         backend=args.backend,
         opensearch_url=args.opensearch_url,
-        show_progress=not args.json,
+        elasticsearch_url=args.elasticsearch_url,
+        show_progress=True,  # tqdm writes to stderr: stdout stays clean for --json
+        runs=runs,
     )
-    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    fused = fusion_table(dataset, runs["sparse"], runs["bm25"]) if args.fusion_candidates else {}
+    if args.json:
+        print(json.dumps({**results, **({"fusion_candidates": fused} if fused else {})}, indent=2))
+    else:
+        print(format_table({**results, **fused}))
     return 0
 
 
 def _run_opensearch_node(args: argparse.Namespace) -> int:
-    from langchain_splade.stores.opensearch.node import serve
+    from langchain_splade.testing.opensearch import serve
+
+    return serve(args.port, args.data)
+
+
+def _run_elasticsearch_node(args: argparse.Namespace) -> int:
+    from langchain_splade.testing.elasticsearch import serve
 
     return serve(args.port, args.data)
 

@@ -7,19 +7,26 @@ broken down into per-term contributions.
 
 from __future__ import annotations
 
-import json
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
-DEFAULT_QUERIES = (
-    "heart attack warning signs",  # the answer says "myocardial infarction"
-    "plague that killed a third of Europe",  # expansion adds death, disease, cholera
-    "which Chuck Berry song was sent into space",  # answered in the tail of a long passage
-)
+from langchain_splade.loaders import read_jsonl
+
+if TYPE_CHECKING:
+    from langchain_splade.evaluation.beir import BeirDataset
+
+# Each default query, with what it shows.
+DEFAULT_QUERIES = {
+    "heart attack warning signs": 'the answer says "myocardial infarction", not "heart attack"',
+    "plague that killed a third of Europe": "expansion adds death, disease, cholera",
+    "which Chuck Berry song was sent into space": "answered in the tail of a long passage",
+}
+TOP_TERMS = 10
 
 
 def sample_documents() -> list[Document]:
@@ -38,14 +45,31 @@ def sample_documents() -> list[Document]:
 
 def sample_queries() -> list[dict[str, str]]:
     """The judged sample queries ({"_id", "text"})."""
-    return list(_jsonl("sample_queries.jsonl"))
+    return _jsonl("sample_queries.jsonl")
 
 
-def _jsonl(name: str) -> Iterator[dict[str, Any]]:
-    text = resources.files("langchain_splade.data").joinpath(name).read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if line.strip():
-            yield json.loads(line)
+def sample_dataset() -> BeirDataset:
+    """The bundled sample as a BEIR dataset (44 judged queries), for ``run_evaluation``."""
+    from langchain_splade.evaluation.beir import BeirDataset, BeirDocument, load_qrels
+
+    with resources.as_file(resources.files("langchain_splade.data") / "sample_qrels.tsv") as path:
+        qrels = load_qrels(path)
+    corpus = {
+        record["_id"]: BeirDocument(
+            id=record["_id"],
+            text=record["text"],
+            title=record.get("title", ""),
+            metadata=record.get("metadata", {}),
+        )
+        for record in _jsonl("sample_corpus.jsonl")
+    }
+    queries = {q["_id"]: q["text"] for q in sample_queries() if q["_id"] in qrels}
+    return BeirDataset("sample", "test", corpus=corpus, queries=queries, qrels=qrels)
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    with resources.as_file(resources.files("langchain_splade.data") / name) as path:
+        return [record for _, record in read_jsonl(path)]
 
 
 def run(queries: Sequence[str] | None = None, k: int = 3) -> None:
@@ -54,15 +78,25 @@ def run(queries: Sequence[str] | None = None, k: int = 3) -> None:
     from langchain_splade.retrievers import SpladeRetriever
 
     start = time.perf_counter()
-    encoder = SpladeEncoder()
     documents = sample_documents()
-    retriever = SpladeRetriever.from_documents(documents, encoder=encoder, k=k)
+    print(f"Encoding {len(documents)} sample passages (a few seconds to a minute on a CPU)...")
+    encoder = SpladeEncoder()
+    retriever = SpladeRetriever.from_documents(
+        documents, encoder=encoder, k=k, show_progress=sys.stderr.isatty()
+    )
     print(
-        f"Indexed {len(documents)} sample passages with {encoder.model_name} on "
-        f"{encoder.device} in {time.perf_counter() - start:.1f} s (local index, no server).\n"
+        f"Indexed them with {encoder.model_name} on {encoder.device} in "
+        f"{time.perf_counter() - start:.1f} s (local index in memory, no server).\n"
+        "Each hit: rank. [score] title (id); why: the terms behind the score, with their "
+        "share of it (+ = a term the query never typed).\n"
     )
     for query in queries or DEFAULT_QUERIES:
         _show_query(retriever, encoder, query)
+    print(
+        'Next: ask your own question:  langchain-splade demo "your question"\n'
+        "      index your own files:   langchain-splade index docs/ --index ./my-index\n"
+        '      then search them:       langchain-splade search "..." --index ./my-index --explain'
+    )
 
 
 def _show_query(retriever: Any, encoder: Any, query: str) -> None:
@@ -70,10 +104,12 @@ def _show_query(retriever: Any, encoder: Any, query: str) -> None:
     typed = set(encoder._tokenizer.tokenize(query))
     expansion = ", ".join(
         f"{'' if token in typed else '+'}{token} {weight:.1f}"
-        for token, weight in encoder.decode(vector, top_k=10)
+        for token, weight in encoder.decode(vector, top_k=TOP_TERMS)
     )
-    print(f'Query: "{query}"')
-    print(f"  encoded as ({vector.nnz} terms, + = expansion): {expansion}")
+    note = DEFAULT_QUERIES.get(query)
+    print(f'Query: "{query}"' + (f"  ({note})" if note else ""))
+    shown = min(TOP_TERMS, vector.nnz)
+    print(f"  encoded as {vector.nnz} weighted terms (top {shown}; + = expansion): {expansion}")
     documents = retriever.invoke(query)
     if not documents:
         print("  no results\n")

@@ -33,10 +33,11 @@ from langchain_splade.errors import InvalidInputError, InvalidTypeError
 
 RankedList = Sequence[tuple[str, float | None]]
 """One component's results, best first: ``(doc_id, score)``; RRF accepts ``score=None``."""
-Normalization = Literal["minmax", "zscore"]
-FusionMethod = Literal["rrf", "minmax", "zscore"]
+Normalization = Literal["minmax", "zscore", "max"]
+FusionMethod = Literal["rrf", "minmax", "zscore", "max"]
 
 RRF_K = 60
+GAP_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,26 @@ def reciprocal_rank_fusion(
     return _ranked(fused, hits, limit)
 
 
-def normalize_scores(scores: Sequence[float], method: Normalization = "minmax") -> list[float]:
-    """Min-max or z-score normalisation of one component's scores (see module notes)."""
-    if method not in ("minmax", "zscore"):
+def normalize_scores(
+    scores: Sequence[float], method: Normalization = "minmax", *, bound: float | None = None
+) -> list[float]:
+    """Min-max, z-score or max normalisation of one component's scores (module notes).
+
+    ``bound`` (``"max"`` only) is the component's upper bound for this query; default
+    the observed maximum.
+    """
+    if method not in ("minmax", "zscore", "max"):
         raise InvalidInputError(
             f"Unknown normalization {method!r}.",
-            expected="'minmax' or 'zscore'",
+            expected="'minmax', 'zscore' or 'max'",
             fix="pass normalization='minmax'",
         )
     if not scores:
         return []
     lo, hi = min(scores), max(scores)
+    if method == "max":
+        top = hi if bound is None else bound
+        return [max(s, 0.0) / top if top > 0 else 0.0 for s in scores]
     if method == "minmax":
         return [1.0] * len(scores) if hi == lo else [(s - lo) / (hi - lo) for s in scores]
     mean = math.fsum(scores) / len(scores)
@@ -120,24 +130,35 @@ def linear_fusion(
     weights: Mapping[str, float] | None = None,
     alpha: float | None = None,
     limit: int | None = None,
+    bounds: Mapping[str, float] | None = None,
+    adaptive: bool = False,
 ) -> list[FusedHit]:
     """Fuse by ``sum_c w_c * norm_c(score)`` (CombSUM of normalised scores, Fox & Shaw 1994).
 
     Args:
         rankings: component name -> ranked ``(id, score)`` list.
-        normalization: ``"minmax"`` or ``"zscore"``, applied per component.
+        normalization: ``"minmax"``, ``"zscore"`` or ``"max"``, applied per component.
         weights: per-component weights (default 1 each); exclusive with ``alpha``.
         alpha: with exactly two components, weight ``alpha`` for the first and
             ``1 - alpha`` for the second (in mapping order).
         limit: keep only the best ``limit`` results.
+        bounds: with ``"max"``, per-component upper bounds of the score for this
+            query (e.g. the best score any indexed document could reach), used
+            instead of the observed maximum.
+        adaptive: scale each weight per query by :func:`score_gap` of its list.
     """
     hits = _component_hits(rankings, need_scores=True)
     w = _weights(rankings, weights, alpha=alpha)
+    if adaptive:
+        w = adaptive_weights(rankings, w)
+    limits = _bounds(rankings, bounds, normalization)
     normalized: dict[str, dict[str, float]] = {}
     floors: dict[str, float] = {}
     for name in rankings:
         docs = [(doc, per[name].score) for doc, per in hits.items() if name in per]
-        values = normalize_scores([float(s or 0.0) for _, s in docs], normalization)
+        values = normalize_scores(
+            [float(s or 0.0) for _, s in docs], normalization, bound=limits.get(name)
+        )
         normalized[name] = {doc: v for (doc, _), v in zip(docs, values)}
         floors[name] = _floor(values, normalization)
     fused = {
@@ -145,6 +166,32 @@ def linear_fusion(
         for doc in hits
     }
     return _ranked(fused, hits, limit)
+
+
+def score_gap(ranked: RankedList, depth: int = GAP_DEPTH) -> float:
+    """How far a list's top score stands above its ``depth``-th: ``(s_1 - s_depth) / s_1``.
+
+    In ``[0, 1]`` for non-negative scores; a flat list (no clear winner) gives 0, as
+    does an empty one. A query-performance signal in the spirit of score-gap
+    predictors (e.g. Shtok et al., 2012, "Predicting Query Performance by Query-Drift
+    Estimation"), computable from the list alone.
+    """
+    scores = [float(s) for _, s in ranked if s is not None][:depth]
+    if not scores or scores[0] <= 0:
+        return 0.0
+    return max(0.0, (scores[0] - scores[-1]) / scores[0])
+
+
+def adaptive_weights(
+    rankings: Mapping[str, RankedList], weights: Mapping[str, float]
+) -> dict[str, float]:
+    """Per-query weights ``w_c * gap_c``, rescaled to the same total as ``weights``; the
+    given weights unchanged when every list is flat."""
+    scaled = {name: weights[name] * score_gap(rankings[name]) for name in rankings}
+    total, base = math.fsum(scaled.values()), math.fsum(weights[n] for n in rankings)
+    if total <= 0:
+        return {name: weights[name] for name in rankings}
+    return {name: value * base / total for name, value in scaled.items()}
 
 
 def fuse(
@@ -155,19 +202,35 @@ def fuse(
     alpha: float | None = None,
     k: float = RRF_K,
     limit: int | None = None,
+    bounds: Mapping[str, float] | None = None,
+    adaptive: bool = False,
 ) -> list[FusedHit]:
-    """Dispatch on ``method``: ``"rrf"``, ``"minmax"`` or ``"zscore"`` (linear fusion)."""
+    """Dispatch on ``method``: ``"rrf"``, or linear fusion with ``"minmax"``,
+    ``"zscore"`` or ``"max"`` normalisation (``bounds`` only with ``"max"``;
+    ``adaptive`` per-query weights only with linear fusion)."""
     if method == "rrf":
+        if adaptive:
+            raise InvalidInputError(
+                "adaptive=True was given with method='rrf'.",
+                expected="adaptive weights with linear fusion (minmax, zscore, max)",
+                fix="use method='max' or drop adaptive",
+            )
         if alpha is not None:
             weights = _weights(rankings, weights, alpha=alpha)
         return reciprocal_rank_fusion(rankings, k=k, weights=weights, limit=limit)
-    if method in ("minmax", "zscore"):
+    if method in ("minmax", "zscore", "max"):
         return linear_fusion(
-            rankings, normalization=method, weights=weights, alpha=alpha, limit=limit
+            rankings,
+            normalization=method,
+            weights=weights,
+            alpha=alpha,
+            limit=limit,
+            bounds=bounds,
+            adaptive=adaptive,
         )
     raise InvalidInputError(
         f"Unknown fusion method {method!r}.",
-        expected="'rrf', 'minmax' or 'zscore'",
+        expected="'rrf', 'minmax', 'zscore' or 'max'",
         fix="pass method='rrf'",
     )
 
@@ -175,8 +238,32 @@ def fuse(
 # -- helpers -----------------------------------------------------------------------------
 
 
+def _bounds(
+    rankings: Mapping[str, RankedList],
+    bounds: Mapping[str, float] | None,
+    normalization: Normalization,
+) -> dict[str, float]:
+    if bounds is None:
+        return {}
+    if normalization != "max":
+        raise InvalidInputError(
+            f"bounds were given with normalization={normalization!r}.",
+            expected="bounds only with normalization='max'",
+            fix="pass normalization='max' or drop bounds",
+        )
+    unknown = sorted(set(bounds) - set(rankings))
+    bad = {n: b for n, b in bounds.items() if not (isinstance(b, (int, float)) and b > 0)}
+    if unknown or bad:
+        raise InvalidInputError(
+            f"Score bounds {dict(bounds)!r} name unknown components or are not positive.",
+            expected=f"positive finite bounds for names among {list(rankings)!r}",
+            fix="e.g. bounds={'sparse': 12.5, 'bm25': 31.0}",
+        )
+    return {name: float(b) for name, b in bounds.items()}
+
+
 def _floor(values: list[float], normalization: Normalization) -> float:
-    if normalization == "minmax" or not values:
+    if normalization in ("minmax", "max") or not values:
         return 0.0
     low = min(values)
     return -1.0 if all(v == 0.0 for v in values) else low

@@ -8,7 +8,7 @@ records are documents already, kept whole (long ones are windowed by the encoder
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,35 +91,82 @@ def _text_passages(path: Path, chunk_size: int, chunk_overlap: int) -> Iterator[
 
 
 def _jsonl_passages(path: Path) -> Iterator[Passage]:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    for line_number, record in read_jsonl(path):
+        where = f"{path.as_posix()}:{line_number}"
+        if not isinstance(record.get("text"), str):
+            raise InvalidInputError(
+                f"{where}: no string 'text' field.",
+                expected='{"_id": "...", "text": "...", "title": "...", "metadata": {...}}',
+                fix="add a 'text' field to every record",
+            )
+        metadata = record_metadata(record, where)
+        title = record.get("title") or ""
+        text = f"{title}\n{record['text']}" if title else record["text"]
+        doc_id = record.get("_id", record.get("id", where))
+        metadata = {**metadata, "source": path.as_posix()}
+        if title:
+            metadata.setdefault("title", title)
+        yield Passage(id=str(doc_id), text=text, metadata=metadata)
+
+
+def record_metadata(record: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A corpus record's optional ``"metadata"`` object (``{}`` when absent or null)."""
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidInputError(
+            f"{where}: 'metadata' is a {type(metadata).__name__}.",
+            expected="a JSON object or no 'metadata' key",
+            fix='store metadata as an object: "metadata": {"key": "value"}',
+        )
+    return metadata
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for every non-blank line of a JSON lines file.
+
+    The one reader behind the CLI loaders and :func:`~langchain_splade.evaluation.load_beir`.
+    Lines split at ``\\n`` only (JSON leaves U+2028 and friends unescaped inside strings)
+    and are decoded as strict UTF-8 (a leading byte-order mark is allowed), so a bad
+    byte is reported with its line instead of silently becoming U+FFFD.
+
+    Raises:
+        InvalidInputError: the file cannot be read, or a line is not UTF-8, not JSON, or
+            not a JSON object; the message names ``path:line``.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InvalidInputError(
+            f"Cannot read {str(path)!r} ({exc.strerror or exc}).",
+            expected="a readable JSON lines file",
+            fix="check the path and its permissions",
+        ) from exc
+    with handle:
+        for line_number, raw in enumerate(handle, start=1):
+            where = f"{path.as_posix()}:{line_number}"
+            try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{where}: byte {exc.start + 1} is not UTF-8 ({exc.reason}).",
+                    expected="a UTF-8 encoded file",
+                    fix="re-save the file as UTF-8",
+                ) from exc
             if not line.strip():
                 continue
-            where = f"{path.as_posix()}:{line_number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidInputError(
-                    f"Line {where} is not valid JSON ({exc.msg}).",
+                    f"{where}: invalid JSON ({exc.msg} at column {exc.colno}).",
                     expected='one JSON object per line, e.g. {"_id": "1", "text": "..."}',
-                    fix="fix or remove that line",
+                    fix="repair or remove that line",
                 ) from exc
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            if not isinstance(record, dict):
                 raise InvalidInputError(
-                    f"Line {where} has no string 'text' field.",
-                    expected='{"_id": "...", "text": "...", "title": "...", "metadata": {...}}',
-                    fix="add a 'text' field to every record",
+                    f"{where}: found a JSON {type(record).__name__}.",
+                    expected='one JSON object per line, e.g. {"_id": "1", "text": "..."}',
+                    fix="wrap the record in an object with _id and text",
                 )
-            metadata = record.get("metadata") or {}
-            if not isinstance(metadata, dict):
-                raise InvalidInputError(
-                    f"Line {where}: 'metadata' is a {type(metadata).__name__}, not an object.",
-                    fix='use "metadata": {"key": "value"}',
-                )
-            title = record.get("title") or ""
-            text = f"{title}\n{record['text']}" if title else record["text"]
-            doc_id = record.get("_id", record.get("id", where))
-            metadata = {**metadata, "source": path.as_posix()}
-            if title:
-                metadata.setdefault("title", title)
-            yield Passage(id=str(doc_id), text=text, metadata=metadata)
+            yield line_number, record

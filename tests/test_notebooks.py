@@ -20,6 +20,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 OPENSEARCH_NOTEBOOKS = {"02_opensearch.ipynb"}
+ELASTICSEARCH_NOTEBOOKS = {"07_elasticsearch.ipynb"}
 CELL_TIMEOUT_S = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -59,7 +60,7 @@ def test_notebooks_exist_without_outputs() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
-    [p for p in NOTEBOOKS if p.name not in OPENSEARCH_NOTEBOOKS],
+    [p for p in NOTEBOOKS if p.name not in OPENSEARCH_NOTEBOOKS | ELASTICSEARCH_NOTEBOOKS],
     ids=lambda p: p.stem,
 )
 def test_notebook_runs(path: Path, tmp_path: Path) -> None:
@@ -75,3 +76,14 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
 )
 def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_url: str) -> None:
     _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_url})
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "path",
+    [p for p in NOTEBOOKS if p.name in ELASTICSEARCH_NOTEBOOKS],
+    ids=lambda p: p.stem,
+)
+def test_elasticsearch_notebook_runs(path: Path, tmp_path: Path, elasticsearch_url: str) -> None:
+    _execute(path, tmp_path, env={"ELASTICSEARCH_URL": elasticsearch_url})

@@ -2,5 +2,6 @@
 
 from langchain_splade.encoders.query import IdfQueryEncoder
 from langchain_splade.encoders.splade import SpladeEncoder
+from langchain_splade.encoders.windows import WindowPolicy
 
-__all__ = ["IdfQueryEncoder", "SpladeEncoder"]
+__all__ = ["IdfQueryEncoder", "SpladeEncoder", "WindowPolicy"]

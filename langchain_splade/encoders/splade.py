@@ -9,27 +9,35 @@ length-sorted batches, pruning, inference-free queries, and ``explain``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from langchain_splade.encoders import pooling
+from langchain_splade.encoders.inputs import check_int, check_texts, with_prompt
+from langchain_splade.encoders.lanes import run_short
 from langchain_splade.encoders.loading import (
     DEFAULT_MODEL,
-    load_idf,
-    load_model_and_tokenizer,
-    read_idf,
+    load_splade,
     resolve_model,
     vocabulary_hash,
 )
-from langchain_splade.encoders.query import IdfQueryEncoder
-from langchain_splade.errors import InvalidInputError, InvalidTypeError
+from langchain_splade.encoders.quantized import check_quantizable, quantize_int8
+from langchain_splade.encoders.query import IdfQueryEncoder, query_weights
+from langchain_splade.encoders.windows import (
+    WindowPolicy,
+    build_windows,
+    check_policy,
+    special_affixes,
+    window_factors,
+)
+from langchain_splade.errors import InvalidInputError
 from langchain_splade.types import EncoderFingerprint, SparseVector, TermContribution
 
 logger = logging.getLogger(__name__)
@@ -41,7 +49,8 @@ DType = Literal["float32", "bfloat16", "float16"]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Texts encoded per outer step: bounds the (texts x vocab) fp32 maxima to ~60 MB.
 _TEXTS_PER_STEP = 512
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Query batches up to this size run on a single-threaded lane (see encoders/lanes.py).
+_LANE_TEXTS = 8
 
 
 class SpladeEncoder:
@@ -49,15 +58,27 @@ class SpladeEncoder:
 
     Args:
         model: bundled model name (default ``"splade-tiny"``, works offline), a local
-            checkpoint folder, or a hub id (needs the network or a local cache).
-        max_length: tokens per window (model limit: usually 512).
-        long_documents: ``"window"`` max-pools over overlapping windows of
-            ``max_length`` tokens, which equals SPLADE's max over *all* tokens, so a
-            document's tail is never lost; ``"truncate"`` keeps the first window only.
+            folder (a masked-LM checkpoint or a sentence-transformers ``SparseEncoder``
+            folder: its pooling, activation, prompts, max length and query route are
+            read from it), or a hub id (needs the network or a local cache).
+        max_length: tokens per window. Default: what the model folder records
+            (``max_seq_length``, else the tokenizer's ``model_max_length``; 256 for
+            the bundled model), capped by the model's position table.
+        long_documents: ``"window"`` pools overlapping windows of ``max_length``
+            tokens (how: ``window_policy``), so a document's tail is never lost;
+            ``"truncate"`` keeps the first window only.
         window_overlap: tokens shared by consecutive windows (context at the seams).
+            Default ``min(32, max_length // 4)``.
+        window_policy: how ``"window"`` places and pools windows
+            (:class:`~langchain_splade.encoders.windows.WindowPolicy`); default
+            ``DEFAULT_WINDOW_POLICY``, chosen in ``benchmarks/long_documents.py``.
         device: ``"cpu"``, ``"cuda"``, ... Default: CUDA when available, else CPU.
         dtype: model precision; ``"bfloat16"``/``"float16"`` speed up GPUs.
             Default float32.
+        quantize: ``"int8"`` (CPU, opt-in) runs the linear layers and the vocabulary
+            projection as int8 dynamic-quantized GEMMs: faster (1.3-1.6x measured),
+            weights within ~0.3 of the exact ones, nDCG@10 +0.0004 to +0.0053 on
+            three datasets (see benchmarks/README.md). Default: exact.
         batch_size: windows per forward pass.
         max_terms, min_weight: document pruning (keep the top-k weights; drop
             weights below the threshold).
@@ -68,17 +89,23 @@ class SpladeEncoder:
         idf: an IDF table (``{token: weight}`` or a path to ``idf.json``) overriding
             the model folder's.
         show_progress: show a tqdm bar while encoding documents.
+        isolate_queries: encode queries (up to 8 at a time, on CPU) on single-threaded
+            worker threads, so query latency holds when other processes keep cores
+            busy (:mod:`~langchain_splade.encoders.lanes`); False uses torch's
+            intra-op pool in the calling thread.
     """
 
     def __init__(
         self,
         model: str | Path = DEFAULT_MODEL,
         *,
-        max_length: int = 256,
+        max_length: int | None = None,
         long_documents: LongDocuments = "window",
-        window_overlap: int = 32,
+        window_overlap: int | None = None,
+        window_policy: WindowPolicy | None = None,
         device: str | torch.device | None = None,
         dtype: DType | None = None,
+        quantize: Literal["int8"] | None = None,
         batch_size: int = 32,
         max_terms: int | None = None,
         min_weight: float | None = None,
@@ -87,19 +114,16 @@ class SpladeEncoder:
         query_encoder: QueryEncoderKind = "auto",
         idf: Mapping[str, float] | str | Path | None = None,
         show_progress: bool = False,
+        isolate_queries: bool = True,
     ) -> None:
-        _check_int("max_length", max_length, minimum=8)
-        _check_int("batch_size", batch_size, minimum=1)
-        _check_int("window_overlap", window_overlap, minimum=0)
-        if window_overlap >= max_length // 2:
-            raise InvalidInputError(
-                f"window_overlap={window_overlap} is too large for max_length={max_length}.",
-                expected="an overlap below half a window",
-                fix="use window_overlap <= max_length // 4",
-            )
+        if max_length is not None:
+            check_int("max_length", max_length, minimum=8)
+        check_int("batch_size", batch_size, minimum=1)
+        if window_overlap is not None:
+            check_int("window_overlap", window_overlap, minimum=0)
         for name, value in (("max_terms", max_terms), ("query_max_terms", query_max_terms)):
             if value is not None:
-                _check_int(name, value, minimum=1)
+                check_int(name, value, minimum=1)
         if long_documents not in ("window", "truncate"):
             raise InvalidInputError(
                 f"long_documents={long_documents!r}.",
@@ -118,39 +142,62 @@ class SpladeEncoder:
             )
 
         self._resolved = resolve_model(model)
-        self._model, self._tokenizer = load_model_and_tokenizer(self._resolved)
-        model_limit = int(getattr(self._model.config, "max_position_embeddings", 512))
-        if max_length > model_limit:
+        loaded = load_splade(self._resolved)
+        self._model, self._tokenizer, self.layout = loaded.model, loaded.tokenizer, loaded.layout
+        self._folder = loaded.folder
+        max_length = loaded.default_max_length if max_length is None else max_length
+        limit = loaded.position_limit
+        if max_length > limit:
             raise InvalidInputError(
-                f"max_length={max_length} exceeds the model's {model_limit} positions.",
-                fix=f"use max_length <= {model_limit}; long documents are windowed anyway",
+                f"max_length={max_length} exceeds the model's {limit} positions.",
+                fix=f"use max_length <= {limit}; long documents are windowed anyway",
             )
+        if window_overlap is None:
+            window_overlap = min(32, max_length // 4)
+        if window_overlap >= max_length // 2:
+            raise InvalidInputError(
+                f"window_overlap={window_overlap} is too large for max_length={max_length}.",
+                expected="an overlap below half a window",
+                fix="use window_overlap <= max_length // 4",
+            )
+        if max_terms is None and query_max_terms is None and self.layout.max_active_dims:
+            max_terms = query_max_terms = int(self.layout.max_active_dims)
         self.max_length = max_length
         self.long_documents: LongDocuments = long_documents
         self.window_overlap = window_overlap
+        self.window_policy = check_policy(window_policy)
         self.batch_size = batch_size
         self.max_terms = max_terms
         self.min_weight = min_weight
         self.query_max_terms = query_max_terms
         self.query_min_weight = query_min_weight
         self.show_progress = show_progress
+        self.isolate_queries = isolate_queries
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = _DTYPES[dtype or "float32"]
-        self._projection_weight, self._projection_bias = self._detach_vocab_projection()
+        self._projection_weight: pooling.Projection = loaded.weight
+        self._projection_bias = loaded.bias
         self._model.to(device=self.device, dtype=self.dtype)
         self._projection_weight = self._projection_weight.to(self.device, self.dtype)
         if self._projection_bias is not None:
             self._projection_bias = self._projection_bias.to(self.device, self.dtype)
+        self.quantize = quantize
+        if quantize is not None:
+            check_quantizable(quantize, self.device, self.dtype)
+            self._model, self._projection_weight = quantize_int8(
+                self._model, loaded.weight, loaded.bias
+            )
+            self._projection_bias = None
 
         vocab: dict[str, int] = dict(self._tokenizer.get_vocab())
         self.vocabulary: Mapping[str, int] = vocab
         self.id_to_token: list[str] = [""] * (max(vocab.values()) + 1)
         for token, token_id in vocab.items():
             self.id_to_token[token_id] = token
-        self.vocab_size = int(self._projection_weight.shape[0])
+        self.vocab_size = int(loaded.weight.shape[0])
 
-        idf_table = self._idf_table(idf)
+        idf_table = query_weights(idf, self.layout.query_weights, self._folder)
         if query_encoder == "idf" and idf_table is None:
             raise InvalidInputError(
                 "query_encoder='idf' but no IDF table was found.",
@@ -159,7 +206,9 @@ class SpladeEncoder:
             )
         use_idf = query_encoder == "idf" or (query_encoder == "auto" and idf_table is not None)
         self._idf_query = (
-            IdfQueryEncoder(self._tokenizer, idf_table) if use_idf and idf_table else None
+            IdfQueryEncoder(loaded.query_tokenizer or self._tokenizer, idf_table)
+            if use_idf and idf_table is not None
+            else None
         )
         self.query_encoder: str = "idf" if self._idf_query else "model"
         self._vocab_hash = vocabulary_hash(vocab)
@@ -193,8 +242,12 @@ class SpladeEncoder:
                 "query_encoder": self.query_encoder,
                 "max_length": self.max_length,
                 "long_documents": self.long_documents,
+                "window_policy": self.window_policy.to_json(),
                 "max_terms": self.max_terms,
                 "min_weight": self.min_weight,
+                "quantize": self.quantize,
+                "pooling": self.layout.pooling,
+                "activation": self.layout.activation,
             },
         )
 
@@ -202,7 +255,7 @@ class SpladeEncoder:
         self, texts: Sequence[str], *, show_progress: bool | None = None
     ) -> list[SparseVector]:
         """Encode documents (windowed or truncated, pruned with the document settings)."""
-        texts = _check_texts(texts)
+        texts = with_prompt(self.layout.document_prompt, check_texts(texts))
         progress = self.show_progress if show_progress is None else show_progress
         windowed = self.long_documents == "window"
         return self._encode(texts, windowed, self.max_terms, self.min_weight, progress)
@@ -213,11 +266,16 @@ class SpladeEncoder:
 
     def embed_queries(self, texts: Sequence[str]) -> list[SparseVector]:
         """Encode many queries in one pass (what ``retriever.batch`` uses)."""
-        texts = _check_texts(texts)
+        texts = with_prompt(self.layout.query_prompt, check_texts(texts))
         if self._idf_query is not None:
             vectors = [self._idf_query.encode(text) for text in texts]
             return [v.prune(self.query_max_terms, self.query_min_weight) for v in vectors]
-        return self._encode(texts, True, self.query_max_terms, self.query_min_weight, False)
+        encode = functools.partial(
+            self._encode, texts, True, self.query_max_terms, self.query_min_weight, False
+        )
+        if self.isolate_queries and self.device.type == "cpu" and len(texts) <= _LANE_TEXTS:
+            return run_short(encode)
+        return encode()
 
     async def aembed_documents(
         self, texts: Sequence[str], *, show_progress: bool | None = None
@@ -287,44 +345,10 @@ class SpladeEncoder:
             return self.id_to_token[term_id]
         return f"[{term_id}]"
 
-    def _idf_table(self, idf: Mapping[str, float] | str | Path | None) -> dict[str, float] | None:
-        if idf is None:
-            return load_idf(self._resolved.local_dir)
-        if isinstance(idf, (str, Path)):
-            return read_idf(Path(idf))
-        if not isinstance(idf, Mapping):
-            raise InvalidTypeError(
-                f"idf must be a mapping or a path, got {type(idf).__name__}.",
-                fix="pass {'token': weight} or 'path/to/idf.json'",
-            )
-        return {str(k): float(v) for k, v in idf.items()}
-
-    def _detach_vocab_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Take the vocabulary projection out of the model and replace it by identity.
-
-        The model's forward then returns the states right before the projection
-        (for BERT, DistilBERT and RoBERTa heads alike), and we apply the projection
-        ourselves, fused with the max pooling.
-        """
-        projection = self._model.get_output_embeddings()
-        if not isinstance(projection, torch.nn.Linear):
-            raise InvalidInputError(
-                f"Model {self.model_name!r} has no linear vocabulary projection "
-                f"(found {type(projection).__name__}).",
-                expected="a masked-LM checkpoint (e.g. BertForMaskedLM)",
-                fix="load a SPLADE masked-LM checkpoint",
-            )
-        weight = projection.weight.detach().clone()
-        bias = projection.bias.detach().clone() if projection.bias is not None else None
-        for name, module in self._model.named_modules():
-            for child_name, child in module.named_children():
-                if child is projection:
-                    setattr(module, child_name, torch.nn.Identity())
-                    logger.debug("Detached vocabulary projection %s.%s", name, child_name)
-        return weight, bias
-
     def _windows(self, texts: list[str], windowed: bool) -> tuple[list[list[int]], list[int]]:
         """Token ids of every window and the text each window belongs to."""
+        if windowed and self.window_policy.align_last:
+            return self._aligned_windows(texts)
         encoded = self._tokenizer(
             texts,
             add_special_tokens=True,
@@ -337,6 +361,16 @@ class SpladeEncoder:
         )
         owners = encoded["overflow_to_sample_mapping"] if windowed else range(len(texts))
         return list(encoded["input_ids"]), list(owners)
+
+    def _aligned_windows(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
+        """Windows whose last one is right-aligned on the text's end (full length)."""
+        tokens = self._tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        prefix, suffix = special_affixes(
+            self._tokenizer("a")["input_ids"],
+            self._tokenizer("a", add_special_tokens=False)["input_ids"],
+        )
+        size = self.max_length - len(prefix) - len(suffix)
+        return build_windows(tokens, prefix, suffix, size, self.window_overlap, align_last=True)
 
     def _encode(
         self,
@@ -361,18 +395,20 @@ class SpladeEncoder:
     def _weights(self, texts: list[str], windowed: bool) -> torch.Tensor:
         """``(len(texts), vocab)`` SPLADE weights on CPU, max-pooled over each text's windows."""
         windows, owners = self._windows(texts, windowed)
-        maxima = torch.full((len(texts), self.vocab_size), -torch.inf, device=self.device)
-        for batch_ids, batch_owners in self._batches(windows, owners):
-            batch_max = self._max_logits(batch_ids).float()
-            for row, owner in enumerate(batch_owners):
-                torch.maximum(maxima[owner], batch_max[row], out=maxima[owner])
-        maxima[:, self._special_ids] = -torch.inf
+        factors = window_factors(owners, self.window_policy)
+        maxima = torch.zeros((len(texts), self.vocab_size), device=self.device)
+        for batch_ids, batch_rows in self._batches(windows, list(range(len(windows)))):
+            batch_max = self._window_weights(batch_ids)
+            for row, i in enumerate(batch_rows):
+                weights = batch_max[row] if factors[i] == 1.0 else batch_max[row] * factors[i]
+                torch.maximum(maxima[owners[i]], weights, out=maxima[owners[i]])
+        maxima[:, self._special_ids] = 0.0
         # A text with no content token (empty, blank) has no terms: it matches nothing.
         has_content = [False] * len(texts)
         for window, owner in zip(windows, owners):
             has_content[owner] |= len(window) > self._specials_per_window
-        maxima[~torch.tensor(has_content)] = -torch.inf
-        return pooling.splade_activation(maxima).cpu()
+        maxima[~torch.tensor(has_content)] = 0.0
+        return maxima.cpu()
 
     def _batches(
         self, windows: list[list[int]], owners: list[int]
@@ -383,7 +419,32 @@ class SpladeEncoder:
             chosen = order[start : start + self.batch_size]
             yield [windows[i] for i in chosen], [owners[i] for i in chosen]
 
+    def _window_weights(self, windows: list[list[int]]) -> torch.Tensor:
+        """``(len(windows), vocab)`` activated fp32 SPLADE weights, one row per window."""
+        activation = self.layout.activation
+        if self.layout.pooling == "max":
+            return pooling.splade_activation(self._max_logits(windows), activation)
+        hidden, valid = self._forward(windows)
+        pool = (
+            pooling.sum_activated_packed
+            if self.device.type == "cpu"
+            else pooling.sum_activated_chunked
+        )
+        return pool(hidden, valid, self._projection_weight, self._projection_bias, activation)
+
     def _max_logits(self, windows: list[list[int]]) -> torch.Tensor:
+        """``(len(windows), vocab)`` masked max of the raw logits (max pooling)."""
+        hidden, valid = self._forward(windows)
+        if self.device.type == "cpu":
+            return pooling.max_logits_packed(
+                hidden, valid, self._projection_weight, self._projection_bias
+            )
+        return pooling.max_logits_chunked(
+            hidden, valid, self._projection_weight, self._projection_bias
+        )
+
+    def _forward(self, windows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad ``windows``, run the model up to the vocabulary projection: states, mask."""
         length = max(len(w) for w in windows)
         input_ids = torch.full((len(windows), length), self._pad_id, dtype=torch.long)
         attention = torch.zeros((len(windows), length), dtype=torch.long)
@@ -392,14 +453,7 @@ class SpladeEncoder:
             attention[row, : len(window)] = 1
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         hidden = self._model(input_ids=input_ids, attention_mask=attention).logits
-        valid = attention.bool()
-        if self.device.type == "cpu":
-            return pooling.max_logits_packed(
-                hidden, valid, self._projection_weight, self._projection_bias
-            )
-        return pooling.max_logits_chunked(
-            hidden, valid, self._projection_weight, self._projection_bias
-        )
+        return hidden, attention.bool()
 
 
 def _to_sparse(
@@ -418,38 +472,3 @@ def _to_sparse(
         vector = SparseVector._trusted(cols_np[lo:hi], values[lo:hi])
         vectors.append(vector.prune(max_terms=max_terms) if max_terms else vector)
     return vectors
-
-
-def _check_texts(texts: Any) -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise InvalidTypeError(
-            f"Expected a list of strings, got {type(texts).__name__}.",
-            fix="wrap a single text in a list, or use embed_query for one query",
-        )
-    clean = []
-    for position, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidTypeError(
-                f"Text at position {position} is {type(text).__name__}, not str.",
-                expected="every text a str (an empty string is allowed and matches nothing)",
-                fix="convert or drop non-string entries",
-            )
-        clean.append(_valid_unicode(text))
-    return clean
-
-
-def _valid_unicode(text: str) -> str:
-    """Replace lone surrogates, which the Rust tokenizer cannot take, with U+FFFD (which
-    BERT-style normalisers drop: a stray surrogate must not become a '?' token)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(f"{name} must be an int, got {value!r}.")
-    if value < minimum:
-        raise InvalidInputError(f"{name}={value}.", expected=f"{name} >= {minimum}")

@@ -14,13 +14,13 @@ and a document's searchable text is ``(title + " " + text).strip()``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_splade.errors import InvalidInputError
+from langchain_splade.loaders import read_jsonl, record_metadata
 
 Qrels = dict[str, dict[str, int]]
 """``{query_id: {doc_id: relevance}}``; relevance >= 1 is relevant, <= 0 is not."""
@@ -90,7 +90,7 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
 
     qrels = load_qrels(qrels_path)
     corpus: dict[str, BeirDocument] = {}
-    for lineno, record in _read_jsonl(corpus_path):
+    for lineno, record in read_jsonl(corpus_path):
         doc_id = _field(record, "_id", corpus_path, lineno)
         if doc_id in corpus:
             raise InvalidInputError(
@@ -98,22 +98,15 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
                 expected="unique _id values",
                 fix="remove or rename the duplicate document",
             )
-        metadata = record.get("metadata") or {}
-        if not isinstance(metadata, Mapping):
-            raise InvalidInputError(
-                f"{corpus_path}:{lineno}: 'metadata' is a {type(metadata).__name__}.",
-                expected="a JSON object or no 'metadata' key",
-                fix="store metadata as an object",
-            )
         corpus[doc_id] = BeirDocument(
             id=doc_id,
             text=_field(record, "text", corpus_path, lineno, allow_empty=True),
             title=_optional_str(record, "title", corpus_path, lineno),
-            metadata=dict(metadata),
+            metadata=record_metadata(record, f"{corpus_path}:{lineno}"),
         )
 
     all_queries: dict[str, str] = {}
-    for lineno, record in _read_jsonl(queries_path):
+    for lineno, record in read_jsonl(queries_path):
         query_id = _field(record, "_id", queries_path, lineno)
         all_queries[query_id] = _field(record, "text", queries_path, lineno, allow_empty=True)
 
@@ -195,28 +188,6 @@ def _require(path: Path) -> Path:
             fix="check the dataset path and split name (qrels/<split>.tsv)",
         )
     return path
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(
-                    f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno}).",
-                    expected="one JSON object per line",
-                    fix="repair or remove that line",
-                ) from exc
-            if not isinstance(record, Mapping):
-                raise InvalidInputError(
-                    f"{path}:{lineno}: found a JSON {type(record).__name__}.",
-                    expected="one JSON object per line",
-                    fix="wrap the record in an object with _id and text",
-                )
-            yield lineno, record
 
 
 def _field(

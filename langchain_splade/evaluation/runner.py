@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,14 +49,18 @@ def run_evaluation(
     *,
     backend: str = "local",
     opensearch_url: str | None = None,
+    elasticsearch_url: str | None = None,
     show_progress: bool = True,
     vectors: Sequence[Any] | None = None,
+    runs: dict[str, dict[str, list[tuple[str, float]]]] | None = None,
     **retriever_options: Any,
 ) -> dict[str, dict[str, float]]:
     """Metrics and timings per mode: ``{mode: {"ndcg@10": ..., "query_p50_ms": ...}}``.
 
     ``vectors`` (aligned with ``dataset.doc_ids``) skips document encoding, e.g. to
     compare backends on the same vectors; encode_docs_per_s is then absent.
+    ``runs``, when given, receives each mode's ranked ``(id, score)`` lists by query
+    (what :func:`fusion_table` fuses). Progress bars go to stderr.
     """
     from langchain_splade.retrievers import SpladeRetriever
 
@@ -64,7 +69,8 @@ def run_evaluation(
     if vectors is None:
         vectors = encoder.embed_documents(dataset.doc_texts, show_progress=show_progress)
     encode_s = time.perf_counter() - start
-    with _index(backend, opensearch_url) as index:
+    url = elasticsearch_url if backend == "elasticsearch" else opensearch_url
+    with _index(backend, url) as index:
         index.check_encoder(encoder.fingerprint)
         metadatas = [{"title": doc.title} for doc in dataset.corpus.values()]
         start = time.perf_counter()
@@ -77,12 +83,18 @@ def run_evaluation(
             )
             run, latencies = {}, []
             for qid, text in tqdm(
-                dataset.queries.items(), desc=mode, unit="query", disable=not show_progress
+                dataset.queries.items(),
+                desc=mode,
+                unit="query",
+                disable=not show_progress,
+                file=sys.stderr,
             ):
                 t0 = time.perf_counter()
                 documents = retriever.invoke(text)
                 latencies.append(1000 * (time.perf_counter() - t0))
                 run[qid] = {str(d.id): float(d.metadata["score"]) for d in documents}
+            if runs is not None:
+                runs[mode] = {qid: list(ranked.items()) for qid, ranked in run.items()}
             scores = evaluate(dataset.qrels, run, DEFAULT_METRICS).aggregate
             results[mode] = {
                 **scores,
@@ -95,23 +107,38 @@ def run_evaluation(
     return results
 
 
+def fusion_table(
+    dataset: BeirDataset,
+    sparse: Mapping[str, Sequence[tuple[str, float]]],
+    bm25: Mapping[str, Sequence[tuple[str, float]]],
+    depth: int = DEPTH,
+) -> dict[str, dict[str, float]]:
+    """Metrics of every hybrid fusion candidate (:mod:`.candidates`) on the two runs,
+    the same arithmetic ``SpladeRetriever(mode="hybrid")`` does on its candidates."""
+    from langchain_splade.evaluation.candidates import candidates, fused_run
+
+    return {
+        candidate.name: evaluate(
+            dataset.qrels,
+            {q: dict(r) for q, r in fused_run(candidate, sparse, bm25, depth=depth).items()},
+            DEFAULT_METRICS,
+        ).aggregate
+        for candidate in candidates()
+    }
+
+
 @contextmanager
-def _index(backend: str, opensearch_url: str | None) -> Iterator[Any]:
-    """A fresh, empty index; an OpenSearch one is deleted afterwards."""
-    if backend == "local":
-        from langchain_splade.stores.local import LocalSparseIndex
+def _index(backend: str, url: str | None) -> Iterator[Any]:
+    """A fresh, empty index (the CLI's factory); a remote one is deleted afterwards."""
+    from langchain_splade.stores.factory import open_index
 
-        yield LocalSparseIndex()
-        return
-    if backend != "opensearch":
-        raise InvalidInputError(f"Unknown backend {backend!r}.", expected="local or opensearch")
-    from langchain_splade.stores.opensearch import OpenSearchSparseIndex
-
-    index = OpenSearchSparseIndex(f"splade-eval-{uuid.uuid4().hex[:10]}", url=opensearch_url)
+    name = f"splade-eval-{uuid.uuid4().hex[:10]}"
+    index = open_index(backend, None, url, name, create=True, elasticsearch_url=url)
     try:
         yield index
     finally:
-        index.clear()
+        if backend != "local":
+            index.clear()  # type: ignore[attr-defined]
         index.close()
 
 
@@ -124,12 +151,13 @@ def _percentile(values: Sequence[float], percent: float) -> float:
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table, one row per mode."""
+    """A plain-text table, one row per mode (or fusion candidate)."""
     columns = ["ndcg@10", "recall@100", "mrr@10", "map@100", "query_p50_ms", "query_p95_ms"]
-    lines = ["mode     " + "  ".join(f"{c:>12}" for c in columns)]
+    width = max([8, *map(len, results)])
+    lines = [f"{'mode':<{width}} " + "  ".join(f"{c:>12}" for c in columns)]
     for mode, row in results.items():
         lines.append(
-            f"{mode:<8} " + "  ".join(f"{row.get(c, float('nan')):>12.4f}" for c in columns)
+            f"{mode:<{width}} " + "  ".join(f"{row.get(c, float('nan')):>12.4f}" for c in columns)
         )
     first = next(iter(results.values()), {})
     if "encode_docs_per_s" in first:

@@ -1,11 +1,28 @@
-"""Open a backend by name, for the command line and other config-driven callers."""
+"""Open a backend by name: the one factory behind the command line and ``eval``.
+
+Every backend comes back as a :class:`~langchain_splade.stores.base.SparseIndex`, so
+callers use the protocol (``close``, ``fingerprint``, ...) and never probe for
+methods.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
 
 from langchain_splade.errors import InvalidInputError
+from langchain_splade.stores.base import SparseIndex
+
+REMOTE_BACKENDS = {
+    # name: (module, class, product)
+    "opensearch": ("langchain_splade.stores.opensearch", "OpenSearchSparseIndex", "OpenSearch"),
+    "elasticsearch": (
+        "langchain_splade.stores.elasticsearch",
+        "ElasticsearchSparseIndex",
+        "Elasticsearch",
+    ),
+}
+BACKENDS = ("local", *REMOTE_BACKENDS)
 
 
 def open_index(
@@ -15,74 +32,78 @@ def open_index(
     index_name: str | None = None,
     *,
     create: bool,
-) -> Any:
-    """A LocalSparseIndex (loaded from ``index_dir``, or new when ``create``) or an
-    OpenSearchSparseIndex named ``index_name``."""
+    elasticsearch_url: str | None = None,
+) -> SparseIndex:
+    """Open (``create=False``: it must exist) or create an index.
+
+    Args:
+        backend: ``"local"``, ``"opensearch"`` or ``"elasticsearch"``.
+        index_dir: the local index folder; ``None`` with ``create`` gives an in-memory
+            index (as ``eval`` uses).
+        opensearch_url, elasticsearch_url: the cluster of a remote backend (``None``:
+            its ``*_URL`` environment variable).
+        index_name: the remote index.
+        create: create the index when missing; a local folder is then opened for
+            writing and holds its write lock until ``close()``.
+    """
     if backend == "local":
-        from langchain_splade.stores.local import LocalSparseIndex
+        return _open_local(index_dir, create=create)
+    if backend not in REMOTE_BACKENDS:
+        raise InvalidInputError(
+            f"Unknown backend {backend!r}.", expected=f"one of {', '.join(BACKENDS)}"
+        )
+    module, name, product = REMOTE_BACKENDS[backend]
+    if not index_name:
+        raise InvalidInputError(
+            f"No index name given for the {product} backend.", fix="pass --index-name NAME"
+        )
+    url = elasticsearch_url if backend == "elasticsearch" else opensearch_url
+    index: SparseIndex = getattr(importlib.import_module(module), name)(index_name, url=url)
+    if not create and not index.client.indices.exists(index=index_name):  # type: ignore[attr-defined]
+        index.close()
+        raise InvalidInputError(
+            f"{product} index {index_name!r} does not exist.",
+            expected=f"an index built with `langchain-splade index --backend {backend}`",
+            fix="check --index-name, or index documents into it first",
+        )
+    return index
 
-        if index_dir is None:
-            raise InvalidInputError(
-                "No index folder given for the local backend.",
-                fix="pass --index DIR",
-            )
+
+def _open_local(index_dir: Path | None, *, create: bool) -> SparseIndex:
+    from langchain_splade.stores.local import LocalSparseIndex
+
+    if index_dir is None:
         if create:
-            if index_dir.exists() and not index_dir.is_dir():
-                raise InvalidInputError(
-                    f"--index {str(index_dir)!r} is a file.",
-                    expected="a folder (new or holding an index)",
-                    fix="choose another path",
-                )
-            # Holds the folder's write lock until closed: a concurrent writer fails fast.
-            return LocalSparseIndex.open(index_dir)
+            return LocalSparseIndex()
+        raise InvalidInputError(
+            "No index folder given for the local backend.", fix="pass --index DIR"
+        )
+    if not create:
         return LocalSparseIndex.load(index_dir)
-    if backend == "opensearch":
-        from langchain_splade.stores.opensearch import OpenSearchSparseIndex
-
-        if not index_name:
-            raise InvalidInputError(
-                "No index name given for the OpenSearch backend.",
-                fix="pass --index-name NAME",
-            )
-        index = OpenSearchSparseIndex(index_name, url=opensearch_url)
-        if not create and not _opensearch_index_exists(index_name, opensearch_url):
-            raise InvalidInputError(
-                f"OpenSearch index {index_name!r} does not exist.",
-                expected="an index built with `langchain-splade index --backend opensearch`",
-                fix="check --index-name, or index documents into it first",
-            )
-        return index
-    raise InvalidInputError(f"Unknown backend {backend!r}.", expected="'local' or 'opensearch'")
+    if index_dir.exists() and not index_dir.is_dir():
+        raise InvalidInputError(
+            f"--index {str(index_dir)!r} is a file.",
+            expected="a folder (new or holding an index)",
+            fix="choose another path",
+        )
+    # Holds the folder's write lock until closed: a concurrent writer fails fast.
+    return LocalSparseIndex.open(index_dir)
 
 
-def _opensearch_index_exists(index_name: str, url: str | None) -> bool:
-    import os
-
-    from opensearchpy import OpenSearch
-
-    client = OpenSearch(hosts=[url or os.environ.get("OPENSEARCH_URL", "")])
-    try:
-        return bool(client.indices.exists(index=index_name))
-    finally:
-        client.close()
-
-
-def save_index(index: Any) -> None:
-    """Persist an index opened for writing (OpenSearch persists on every write)."""
+def save_index(index: SparseIndex) -> None:
+    """Persist an index opened for writing (remote backends persist on every write)."""
     from langchain_splade.stores.local import LocalSparseIndex
 
     if isinstance(index, LocalSparseIndex):
         index.save()
 
 
-def close_index(index: Any) -> None:
+def close_index(index: SparseIndex) -> None:
     """Release what an opened index holds (a local write lock, an HTTP client)."""
-    close = getattr(index, "close", None)
-    if close is not None:
-        close()
+    index.close()
 
 
-def recorded_model(index: Any) -> str | None:
+def recorded_model(index: SparseIndex) -> str | None:
     """The model name an index was built with, if it recorded one."""
-    fingerprint = getattr(index, "fingerprint", None)
-    return getattr(fingerprint, "model_name", None)
+    fingerprint = index.fingerprint
+    return fingerprint.model_name if fingerprint is not None else None

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from langchain_splade.testing.proxy import FaultProxy
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = os.path.dirname(__file__)
@@ -36,3 +38,11 @@ def index_name(os_client: Any) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
     os_client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture
+def proxy(opensearch_url: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the session node (see ``testing.proxy``)."""
+    server = FaultProxy(opensearch_url)
+    yield server
+    server.close()

@@ -8,14 +8,10 @@ request still reaches OpenSearch, except the ones the proxy is told to reject or
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import socket
 import threading
 import time
-import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +26,9 @@ from langchain_splade.errors import (
 )
 from langchain_splade.retrievers import SpladeRetriever
 from langchain_splade.stores.opensearch import OpenSearchSparseIndex
-from langchain_splade.stores.opensearch.node import OpenSearchTestNode
+from langchain_splade.testing.opensearch import OpenSearchTestNode
+from langchain_splade.testing.proxy import FaultProxy
 from langchain_splade.types import SparseVector
-
-Policy = Callable[[str, str], "tuple[int, float] | None"]
 
 
 def vec(i: int) -> SparseVector:
@@ -42,83 +37,6 @@ def vec(i: int) -> SparseVector:
 
 def docs(n: int, prefix: str = "d") -> tuple[list[str], list[SparseVector]]:
     return [f"{prefix}{i}" for i in range(n)], [vec(i) for i in range(n)]
-
-
-# -- a fault-injecting proxy in front of the real node ---------------------------------
-
-
-class FaultProxy:
-    """Forwards HTTP to ``upstream``; ``policy(method, path)`` may return
-    ``(status, delay_s)``: wait ``delay_s`` then answer ``status`` without forwarding
-    (status 0: forward after the delay). Counts requests per path kind."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = urllib.parse.urlsplit(upstream)
-        self.policy: Policy = lambda method, path: None
-        self.seen: list[tuple[str, str, int]] = []
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                action = proxy.policy(self.command, self.path)
-                status = 0
-                if action is not None:
-                    status, delay = action
-                    time.sleep(delay)
-                proxy.seen.append((self.command, self.path, status))
-                if status:
-                    payload = b'{"error":{"type":"injected","reason":"fault proxy"},"status":%d}'
-                    data = payload % status
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                up = http.client.HTTPConnection(
-                    proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=60
-                )
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                up.request(self.command, self.path, body=body, headers=headers)
-                response = up.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                up.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def bulk_calls(self) -> int:
-        return sum(1 for _, path, _ in self.seen if "_bulk" in path)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def proxy(opensearch_url: str) -> Iterator[FaultProxy]:
-    server = FaultProxy(opensearch_url)
-    yield server
-    server.close()
 
 
 def _index(url: str, name: str, **kwargs: Any) -> OpenSearchSparseIndex:

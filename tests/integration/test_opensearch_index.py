@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from langchain_splade.errors import IncompatibleIndexError, InvalidInputError, PartialWriteError
-from langchain_splade.stores.base import AsyncSparseIndex, SparseIndex
+from langchain_splade.stores.base import is_sparse_index
 from langchain_splade.stores.opensearch import ClauseLimitWarning, OpenSearchSparseIndex
 from langchain_splade.stores.opensearch.query import nine_bit
 from langchain_splade.types import EncoderFingerprint, SparseVector
@@ -25,8 +25,7 @@ def index(opensearch_url: str, index_name: str) -> OpenSearchSparseIndex:
 
 
 def test_implements_the_protocols(index: OpenSearchSparseIndex) -> None:
-    assert isinstance(index, SparseIndex)
-    assert isinstance(index, AsyncSparseIndex)
+    assert is_sparse_index(index)
 
 
 def test_add_get_len_delete_and_upsert(index: OpenSearchSparseIndex) -> None:

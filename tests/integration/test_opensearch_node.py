@@ -113,7 +113,7 @@ def test_serve_prints_url_and_stops_on_sigterm() -> None:
         [
             sys.executable,
             "-c",
-            "from langchain_splade.stores.opensearch.node import serve; raise SystemExit(serve())",
+            "from langchain_splade.testing.opensearch import serve; raise SystemExit(serve())",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

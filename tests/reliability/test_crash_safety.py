@@ -119,7 +119,8 @@ def test_kill_9_during_add_and_save_leaves_the_before_or_after_state(tmp_path: P
         proc.wait()
         committed = int(rest[-1]) if rest else start_generation  # last save it confirmed
 
-        loaded = LocalSparseIndex.load(path, verify=True) if path.exists() else None
+        committed_once = (path / "manifest.json").exists()  # the lock file comes first
+        loaded = LocalSparseIndex.load(path, verify=True) if committed_once else None
         generation = current_generation(loaded) if loaded else 0
         # The save in flight when killed may or may not have reached its commit point.
         assert generation in (committed, committed + 1), (generation, committed)

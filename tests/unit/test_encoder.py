@@ -15,6 +15,7 @@ from langchain_splade import InvalidInputError, InvalidTypeError, ModelLoadError
 from langchain_splade.encoders import SpladeEncoder
 from langchain_splade.encoders.loading import BUNDLED_MODELS_DIR
 from langchain_splade.encoders.pooling import splade_reference
+from langchain_splade.encoders.windows import WindowPolicy
 
 TEXTS = [
     "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
@@ -80,7 +81,7 @@ def test_window_keeps_a_word_after_token_2000(encoder: SpladeEncoder) -> None:
 
 def test_window_max_equals_max_of_windows(encoder: SpladeEncoder) -> None:
     """A two-window text is the element-wise max of its windows encoded alone."""
-    small = SpladeEncoder(max_length=16, window_overlap=0)
+    small = SpladeEncoder(max_length=16, window_overlap=0, window_policy=WindowPolicy())
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi"
     tokens = small._tokenizer(words, add_special_tokens=False)["input_ids"]
     first = small._tokenizer.decode(tokens[:14])
@@ -232,3 +233,61 @@ def test_missing_folder_and_offline_hub_id_say_how_to_fix(
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelLoadError, match="bundled"):
         SpladeEncoder("someone/not-cached-splade")
+
+
+def test_queries_on_lanes_equal_the_calling_thread_and_change_no_global_setting(
+    encoder: SpladeEncoder,
+) -> None:
+    import threading
+
+    from langchain_splade.encoders import lanes
+
+    def fresh_thread_count() -> int:
+        box: list[int] = []
+        thread = threading.Thread(target=lambda: box.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        return box[0]
+
+    before = (torch.get_num_threads(), fresh_thread_count())
+    pooled = SpladeEncoder(isolate_queries=False)
+    queries = ["what causes a heart attack", "tower in paris", ""]
+    # One thread sums in another order than two: equal within float rounding.
+    laned = [*encoder.embed_queries(queries), encoder.embed_query(queries[0])]
+    for a, b in zip(laned, [*pooled.embed_queries(queries), pooled.embed_query(queries[0])]):
+        assert np.array_equal(a.indices, b.indices)
+        np.testing.assert_allclose(a.values, b.values, atol=1e-5)
+    if lanes.shared_lanes() is not None:  # OpenMP builds: the lane really is single-threaded
+        assert lanes.run_short(torch.get_num_threads) == 1
+    assert (torch.get_num_threads(), fresh_thread_count()) == before
+
+
+def test_lane_hands_back_exceptions() -> None:
+    from langchain_splade.encoders import lanes
+
+    def fail() -> None:
+        raise ValueError("raised on the lane")
+
+    with pytest.raises(ValueError, match="on the lane"):
+        lanes.run_short(fail)
+
+
+def test_int8_is_close_to_exact_and_keeps_the_top_terms(encoder: SpladeEncoder) -> None:
+    int8 = SpladeEncoder(quantize="int8", device="cpu")
+    assert int8.fingerprint.settings["quantize"] == "int8"
+    exact, fast = encoder.embed_documents(TEXTS[:3]), int8.embed_documents(TEXTS[:3])
+    diff = _dense(exact, encoder.vocab_size) - _dense(fast, encoder.vocab_size)
+    assert 0 < float(diff.abs().max()) < 0.5  # quantized (not exact), but close
+    for a, b in zip(exact, fast):
+        top_a, top_b = {i for i, _ in a.top(10)}, {i for i, _ in b.top(10)}
+        assert len(top_a & top_b) >= 8
+    query = int8.embed_query("what causes a heart attack")
+    assert int(np.argmax([query.dot(d) for d in int8.embed_documents(TEXTS)])) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"quantize": "int4"}, {"quantize": "int8", "dtype": "bfloat16"}]
+)
+def test_bad_quantize_settings_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidInputError, match="quantize"):
+        SpladeEncoder(device="cpu", **kwargs)  # type: ignore[arg-type]

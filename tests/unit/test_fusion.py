@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -10,10 +11,12 @@ from langchain_splade.errors import InvalidInputError
 from langchain_splade.fusion import (
     ComponentHit,
     FusedHit,
+    adaptive_weights,
     fuse,
     linear_fusion,
     normalize_scores,
     reciprocal_rank_fusion,
+    score_gap,
 )
 
 SPARSE = [("a", 9.0), ("b", 6.0), ("c", 3.0)]
@@ -146,10 +149,88 @@ def test_many_components() -> None:
         (lambda: linear_fusion({"s": SPARSE}, alpha=0.5), "alpha was given for 1"),
         (lambda: linear_fusion({"s": SPARSE, "b": BM25}, alpha=1.5), "alpha is 1.5"),
         (lambda: linear_fusion({"s": SPARSE, "b": BM25}, alpha=0.5, weights={}), "Both"),
-        (lambda: normalize_scores([1.0], "max"), "Unknown normalization"),  # type: ignore[arg-type]
+        (lambda: normalize_scores([1.0], "sum"), "Unknown normalization"),  # type: ignore[arg-type]
         (lambda: fuse({"s": SPARSE}, "borda"), "Unknown fusion method"),  # type: ignore[arg-type]
     ],
 )
 def test_input_errors(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises((InvalidInputError, TypeError), match=message):
         call()
+
+
+def test_max_normalization_keeps_zero_as_the_floor() -> None:
+    assert normalize_scores([8.0, 4.0, 2.0], "max") == [1.0, 0.5, 0.25]
+    assert normalize_scores([8.0, 4.0], "max", bound=16.0) == [0.5, 0.25]
+    assert normalize_scores([0.0, 0.0], "max") == [0.0, 0.0]
+    assert normalize_scores([2.0, -1.0], "max") == [1.0, 0.0]  # negatives clamp to the floor
+
+
+def test_max_fusion_hand_checked() -> None:
+    # sparse / 9, bm25 / 20; missing documents count 0.
+    fused = linear_fusion({"sparse": SPARSE, "bm25": BM25}, normalization="max", alpha=0.5)
+    expected = {
+        "a": 0.5 * 1.0 + 0.5 * 0.5,
+        "b": 0.5 * 6 / 9 + 0.5 * 1.0,
+        "c": 0.5 * 3 / 9,
+        "d": 0.5 * 0.75,
+    }
+    assert _scores(fused) == pytest.approx(expected)
+    assert [h.id for h in fused] == ["b", "a", "d", "c"]
+    assert fuse({"sparse": SPARSE, "bm25": BM25}, "max", alpha=0.5) == fused
+
+
+def test_bounds_replace_the_observed_maximum() -> None:
+    # A weak BM25 list (top 20 of a possible 80) counts less than a strong one would.
+    fused = linear_fusion(
+        {"sparse": SPARSE, "bm25": BM25},
+        normalization="max",
+        alpha=0.5,
+        bounds={"sparse": 9.0, "bm25": 80.0},
+    )
+    assert _scores(fused)["b"] == pytest.approx(0.5 * 6 / 9 + 0.5 * 20 / 80)
+    assert fused[0].id == "a"
+
+
+def test_score_gap_and_adaptive_weights() -> None:
+    assert score_gap([("a", 10.0), ("b", 5.0), ("c", 2.5)]) == pytest.approx(0.75)
+    assert score_gap([("a", 10.0), ("b", 5.0), ("c", 2.5)], depth=2) == pytest.approx(0.5)
+    assert score_gap([("a", 3.0), ("b", 3.0)]) == 0.0
+    assert score_gap([]) == 0.0
+    flat = [("x", 1.0), ("y", 1.0)]
+    steep = [("x", 4.0), ("y", 1.0)]
+    weights = adaptive_weights({"s": steep, "b": flat}, {"s": 0.5, "b": 0.5})
+    assert weights == {"s": 1.0, "b": 0.0}  # all weight to the confident list, same total
+    both_flat = adaptive_weights({"s": flat, "b": flat}, {"s": 0.7, "b": 0.3})
+    assert both_flat == {"s": 0.7, "b": 0.3}
+
+
+def test_adaptive_fusion_follows_the_confident_component() -> None:
+    sparse = [("a", 5.0), ("b", 4.9), ("d", 4.8)]  # flat: unsure
+    bm25 = [("c", 30.0), ("b", 6.0), ("a", 3.0)]  # steep: sure about c
+    fixed = fuse({"sparse": sparse, "bm25": bm25}, "max", alpha=0.75)
+    adaptive = fuse({"sparse": sparse, "bm25": bm25}, "max", alpha=0.75, adaptive=True)
+    assert fixed[0].id == "b"  # 0.75 * 0.98 + 0.25 * 0.2
+    assert adaptive[0].id == "c"  # weights 0.75 * 0.04 and 0.25 * 0.9, rescaled
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fuse({"s": SPARSE, "b": BM25}, "rrf", adaptive=True), "adaptive=True"),
+        (
+            lambda: linear_fusion({"s": SPARSE, "b": BM25}, bounds={"s": 1.0}),
+            "bounds were given with normalization='minmax'",
+        ),
+        (
+            lambda: linear_fusion({"s": SPARSE}, normalization="max", bounds={"x": 1.0}),
+            "name unknown components or are not positive",
+        ),
+        (
+            lambda: linear_fusion({"s": SPARSE}, normalization="max", bounds={"s": 0.0}),
+            "not positive",
+        ),
+    ],
+)
+def test_new_option_errors(call: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        call()  # type: ignore[operator]

@@ -9,13 +9,14 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from langchain_splade import InvalidInputError
+from langchain_splade import InvalidInputError, InvalidTypeError
 from langchain_splade.cli import main
 from langchain_splade.demo import sample_documents
 from langchain_splade.encoders import SpladeEncoder
 from langchain_splade.fusion import fuse
-from langchain_splade.hybrid import FusionRetriever
-from langchain_splade.retrievers import SpladeRetriever
+from langchain_splade.fusion_retriever import FusionRetriever
+from langchain_splade.retrievers import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS, SpladeRetriever
+from langchain_splade.stores.base import MEMBERS, is_sparse_index
 from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.types import SparseVector
 
@@ -47,8 +48,8 @@ def test_hybrid_equals_fusing_the_two_components(
     lexical = sample_index.bm25_search(query, k=depth)
     expected = fuse(
         {"sparse": [(h.id, h.score) for h in sparse], "bm25": [(h.id, h.score) for h in lexical]},
-        "minmax",
-        weights={"sparse": 0.75, "bm25": 0.25},
+        DEFAULT_FUSION,
+        weights=DEFAULT_FUSION_WEIGHTS,
         limit=5,
     )
     hybrid = SpladeRetriever(encoder=encoder, index=sample_index, mode="hybrid", k=5)
@@ -80,28 +81,17 @@ async def test_hybrid_async_equals_sync(
     assert [d.id for d in sync] == [d.id for d in asynchronous]
 
 
-def test_bm25_on_an_index_without_it_is_refused(encoder: SpladeEncoder) -> None:
-    class SparseOnly:
-        def add(self, *a: object, **kw: object) -> list[str]:
-            return []
-
-        def delete(self, ids: object) -> int:
-            return 0
-
-        def get(self, ids: object) -> list[object]:
-            return []
-
-        def __len__(self) -> int:
-            return 0
-
-        def search(self, *a: object, **kw: object) -> list[object]:
-            return []
-
-        def check_encoder(self, fingerprint: object) -> None:
-            return None
-
-    with pytest.raises(InvalidInputError, match="bm25_search"):
-        SpladeRetriever(encoder=encoder, index=SparseOnly(), mode="hybrid")
+def test_an_index_without_bm25_is_not_a_sparse_index(
+    encoder: SpladeEncoder, sample_index: LocalSparseIndex
+) -> None:
+    """BM25 is part of the SparseIndex protocol, so hybrid mode never meets a backend
+    that lacks it: such an object is refused up front, whatever the mode."""
+    members = {name: getattr(LocalSparseIndex, name) for name in MEMBERS if "bm25" not in name}
+    sparse_only = type("SparseOnly", (), members)()
+    assert not is_sparse_index(sparse_only) and is_sparse_index(sample_index)
+    for mode in ("sparse", "hybrid"):
+        with pytest.raises(InvalidTypeError, match="SparseOnly, which is not a SparseIndex"):
+            SpladeRetriever(encoder=encoder, index=sparse_only, mode=mode)
 
 
 def test_bm25_index_follows_writes(encoder: SpladeEncoder) -> None:

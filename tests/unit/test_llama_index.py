@@ -249,8 +249,7 @@ def test_missing_extra_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -
         return None if name == "llama_index.core" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    for name in ("langchain_splade.llama_index", "langchain_splade.integrations.llama_index"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delitem(sys.modules, "langchain_splade.llama_index", raising=False)
     hint = r"pip install 'langchain-splade\[llamaindex\]'"
     with pytest.raises(MissingDependencyError, match=hint):
         importlib.import_module("langchain_splade.llama_index")

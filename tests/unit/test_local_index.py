@@ -435,6 +435,7 @@ def test_bad_add_inputs_store_nothing() -> None:
         ({"ids": ["a"], "vectors": [vec], "metadatas": []}, InvalidInputError),
         ({"ids": "a", "vectors": [vec]}, InvalidTypeError),
         ({"ids": [1], "vectors": [vec]}, InvalidTypeError),
+        ({"ids": [""], "vectors": [vec]}, InvalidInputError),
         ({"ids": ["a"], "vectors": [{1: 1.0}]}, InvalidTypeError),
         ({"ids": ["a"], "vectors": [vec], "texts": [b"bytes"]}, InvalidTypeError),
         ({"ids": ["a"], "vectors": [vec], "metadatas": ["x"]}, InvalidTypeError),
@@ -490,6 +491,7 @@ def test_stats_report_six_bytes_per_posting() -> None:
     stats = index.stats()
     assert stats["documents"] == 100 and stats["postings"] > 0
     assert stats["bytes_per_posting"] == 6.0
+    assert 0 < stats["block_bytes_per_posting"] <= 7.5  # 7 B per (term, block) entry at most
     assert stats["pending_documents"] == 0
 
 
@@ -532,13 +534,13 @@ def test_many_queries_reuse_scratch_buffers(kernel: str, vocab: int) -> None:
 
 
 def test_blocked_accumulation_matches_brute_force(monkeypatch: Any) -> None:
-    """The compiled kernel's cache blocking (2**17 rows) is exercised with tiny blocks."""
+    """The exhaustive compiled scan's cache blocking (2**15 rows) with tiny blocks."""
     if numba_kernels() is None:
         pytest.skip("numba not installed")
-    from langchain_splade.stores.local import _numba_kernels
+    from langchain_splade.stores.local import _numba_exhaustive
 
-    monkeypatch.setattr(_numba_kernels, "BLOCK_ROWS", 97)
-    monkeypatch.setattr(_numba_kernels, "BLOCK_MIN_ROWS", 0)
+    monkeypatch.setattr(_numba_exhaustive, "BLOCK_ROWS", 97)
+    monkeypatch.setattr(_numba_exhaustive, "BLOCK_MIN_ROWS", 0)
     rng = np.random.default_rng(2)
     n = 1200
     vecs = [random_vector(rng, vocab=25, terms=10) for _ in range(n)]

@@ -92,7 +92,10 @@ def test_loaded_index_accepts_writes_and_resaves_in_place(tmp_path: Path) -> Non
 def test_manifest_records_format_counts_and_checksums(tmp_path: Path) -> None:
     build().save(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
+    assert manifest["block_rows"] == 64
+    block_files = {"bm_indptr.npy", "bm_block.npy", "bm_bound.npy", "bm_start.npy"}
+    assert block_files <= set(manifest["files"])
     assert manifest["counts"]["documents"] == 198
     assert manifest["fingerprint"]["model_name"] == "m"
     assert all(len(info["sha256"]) == 64 for info in manifest["files"].values())
@@ -141,6 +144,43 @@ def test_bad_manifests(tmp_path: Path) -> None:
     manifest_path.write_text("{not json")
     with pytest.raises(CorruptIndexError, match="unreadable"):
         LocalSparseIndex.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "data_dir",
+    ["../elsewhere/data-x", "../../elsewhere/data-x", "data-x/../../elsewhere", "/tmp/data-x", ""],
+)
+def test_manifest_naming_a_folder_outside_the_index_is_corrupt(
+    tmp_path: Path, data_dir: str
+) -> None:
+    """Loading someone else's index must never read files outside its folder."""
+    build().save(tmp_path / "idx")
+    outside = tmp_path / "elsewhere" / "data-x"
+    outside.parent.mkdir()
+    real = _data_dir(tmp_path / "idx")
+    real.rename(outside)  # a complete, valid data folder, but outside the index
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "data_dir": data_dir}))
+    with pytest.raises(CorruptIndexError, match="data directory"):
+        LocalSparseIndex.load(tmp_path / "idx")
+
+
+def test_format_1_index_loads_and_gets_block_bounds(tmp_path: Path) -> None:
+    """An index saved before block bounds existed loads, and searches exactly."""
+    index = build()
+    index.save(tmp_path)
+    expected = snapshot(index)
+    manifest_path = tmp_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for name in ("bm_indptr.npy", "bm_block.npy", "bm_bound.npy", "bm_start.npy"):
+        (_data_dir(tmp_path) / name).unlink()
+        del manifest["files"][name]
+    del manifest["block_rows"]
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 1}))
+    loaded = LocalSparseIndex.load(tmp_path)
+    assert loaded._snap.base.blockmax is not None
+    assert snapshot(loaded) == expected
 
 
 def test_save_to_a_file_path_is_a_clear_error(tmp_path: Path) -> None:
@@ -254,7 +294,8 @@ def test_interrupted_commit_keeps_previous_index(tmp_path: Path, monkeypatch: An
     monkeypatch.undo()
     assert snapshot(LocalSparseIndex.load(tmp_path)) == expected
     second.save(tmp_path)  # and the next save cleans up the orphaned files
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("manifest.json", ".lock")]
+    kept = ("manifest.json", ".lock", ".lock.owner")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in kept]
     assert len(leftovers) == 1 and leftovers[0].startswith("data-")
     assert len(LocalSparseIndex.load(tmp_path)) == 78
 

@@ -45,3 +45,41 @@ def test_text_without_valid_position_has_zero_weights() -> None:
     for pool in (pooling.max_logits_packed, pooling.max_logits_chunked):
         got = pooling.splade_activation(pool(states, mask.bool(), weight, bias))
         assert torch.count_nonzero(got[1]) == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("activation", ["relu", "log1p_relu"])
+def test_max_then_activate_equals_reference_for_each_activation(seed: int, activation: str) -> None:
+    """The max-before-activation shortcut also holds for the double log."""
+    states, weight, bias, mask = _random_case(seed)
+    expected = pooling.splade_reference(states @ weight.T + bias, mask, activation=activation)  # type: ignore[arg-type]
+    raw = pooling.max_logits_packed(states, mask.bool(), weight, bias, rows_per_step=4)
+    got = pooling.splade_activation(raw, activation)  # type: ignore[arg-type]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("method", ["packed", "chunked"])
+@pytest.mark.parametrize("activation", ["relu", "log1p_relu"])
+def test_sum_pooling_equals_reference(seed: int, method: str, activation: str) -> None:
+    states, weight, bias, mask = _random_case(seed)
+    logits = states @ weight.T + bias
+    expected = pooling.splade_reference(logits, mask, activation=activation, pooling="sum")  # type: ignore[arg-type]
+    pool = pooling.sum_activated_packed if method == "packed" else pooling.sum_activated_chunked
+    step = {"rows_per_step": 4} if method == "packed" else {"positions_per_step": 4}
+    got = pool(states, mask.bool(), weight, bias, activation, **step)  # type: ignore[arg-type]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(got, pooling.splade_reference(logits, mask, activation=activation))  # type: ignore[arg-type]
+
+
+def test_a_projection_module_pools_like_its_matrix() -> None:
+    """An int8-style projection module goes through the same pooling as the matrix."""
+    states, weight, bias, mask = _random_case(5)
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    with torch.no_grad():
+        by_module = pooling.max_logits_packed(states, mask.bool(), linear, None, rows_per_step=4)
+    by_matrix = pooling.max_logits_packed(states, mask.bool(), weight, bias, rows_per_step=4)
+    torch.testing.assert_close(by_module, by_matrix, atol=1e-6, rtol=0)

@@ -1,8 +1,10 @@
 """numba versions of the local index kernels (imported lazily by ``kernels``).
 
-Kept in their own module so that importing the package never imports numba: the
-``fast`` extra is optional, and compiling costs a second or two on first use
-(cached on disk afterwards with ``cache=True``).
+Kept apart so that importing the package never imports numba: the ``fast`` extra is
+optional, and compiling costs a few seconds on first use (cached on disk afterwards
+with ``cache=True``). This module holds the building blocks (transpose, document
+order, the running top-k heap, exact ranking); ``_numba_pruned`` the block-max search
+and ``_numba_exhaustive`` the plain term-at-a-time scan.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from langchain_splade.stores.local.kernels import QMAX, Postings, Ranked, ScoreBuffers
+from langchain_splade.stores.local.layout import (
+    BOUND_STEP,
+    QMAX,
+    BlockMax,
+    ForwardStore,
+    Postings,
+    Query,
+    Ranked,
+    block_rows_for,
+    order_by_keys,
+)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -49,20 +61,93 @@ def _transpose(doc_indptr, doc_terms, doc_values, vocab_size):  # type: ignore[n
     return term_indptr, post_docs, post_q, term_scale
 
 
-def build_postings(
-    doc_indptr: npt.NDArray[np.int64],
-    doc_terms: npt.NDArray[np.int32],
-    doc_values: npt.NDArray[np.float32],
-    vocab_size: int,
-) -> Postings:
+def build_postings(forward: ForwardStore, vocab_size: int) -> Postings:
     """Transpose a forward CSR store into quantised postings (same output as numpy)."""
     term_indptr, post_docs, post_q, term_scale = _transpose(
-        np.ascontiguousarray(doc_indptr, dtype=np.int64),
-        np.ascontiguousarray(doc_terms, dtype=np.int32),
-        np.ascontiguousarray(doc_values, dtype=np.float32),
+        np.ascontiguousarray(forward.indptr, dtype=np.int64),
+        np.ascontiguousarray(forward.terms, dtype=np.int32),
+        np.ascontiguousarray(forward.values, dtype=np.float32),
         int(vocab_size),
     )
     return Postings(term_indptr, post_docs, post_q, term_scale)
+
+
+@numba.njit(nogil=True, cache=True)
+def _blockmax(term_indptr, post_docs, post_q, block_rows):  # type: ignore[no-untyped-def]
+    """Two passes over the postings: count (term, block) entries, then fill them."""
+    vocab = term_indptr.shape[0] - 1
+    n_entries = 0
+    for t in range(vocab):
+        last = -1
+        for p in range(term_indptr[t], term_indptr[t + 1]):
+            b = post_docs[p] // block_rows
+            if b != last:
+                n_entries += 1
+                last = b
+    bm_indptr = np.zeros(vocab + 1, dtype=np.int64)
+    bm_block = np.empty(n_entries, dtype=np.uint16)
+    bm_bound = np.empty(n_entries, dtype=np.uint8)
+    bm_start = np.empty(n_entries, dtype=np.uint32)
+    e = 0
+    for t in range(vocab):
+        last = -1
+        best = 0
+        for p in range(term_indptr[t], term_indptr[t + 1]):
+            b = post_docs[p] // block_rows
+            if b != last:
+                if last >= 0:
+                    bm_bound[e - 1] = (best + BOUND_STEP - 1) // BOUND_STEP
+                bm_block[e] = b
+                bm_start[e] = p - term_indptr[t]
+                e += 1
+                last = b
+                best = 0
+            code = int(post_q[p])
+            if code > best:
+                best = code
+        if last >= 0:
+            bm_bound[e - 1] = (best + BOUND_STEP - 1) // BOUND_STEP
+        bm_indptr[t + 1] = e
+    return bm_indptr, bm_block, bm_bound, bm_start
+
+
+def build_blockmax(postings: Postings, n_rows: int) -> BlockMax:
+    """Compiled :func:`kernels.build_blockmax_numpy` (the same arrays)."""
+    block_rows = block_rows_for(n_rows)
+    bm_indptr, bm_block, bm_bound, bm_start = _blockmax(
+        postings.term_indptr, postings.post_docs, postings.post_q, np.int64(block_rows)
+    )
+    return BlockMax(block_rows, bm_indptr, bm_block, bm_bound, bm_start)
+
+
+@numba.njit(nogil=True, cache=True)
+def _top_two(indptr, terms, values):  # type: ignore[no-untyped-def]
+    """Per row: the heaviest and second heaviest term (ties: smaller id), -1 if none."""
+    n = indptr.shape[0] - 1
+    top1 = np.full(n, -1, dtype=np.int64)
+    top2 = np.full(n, -1, dtype=np.int64)
+    for r in range(n):
+        w1 = np.float32(-1.0)
+        w2 = np.float32(-1.0)
+        for p in range(indptr[r], indptr[r + 1]):
+            w = values[p]
+            t = terms[p]
+            if w > w1:  # terms ascend, so ">" keeps the smaller id on ties
+                top2[r], w2 = top1[r], w1
+                top1[r], w1 = t, w
+            elif w > w2:
+                top2[r], w2 = t, w
+    return top1, top2
+
+
+def document_order(forward: ForwardStore) -> npt.NDArray[np.int64]:
+    """Compiled :func:`kernels.document_order` (the same permutation)."""
+    top1, top2 = _top_two(
+        np.ascontiguousarray(forward.indptr, dtype=np.int64),
+        np.ascontiguousarray(forward.terms, dtype=np.int32),
+        np.ascontiguousarray(forward.values, dtype=np.float32),
+    )
+    return order_by_keys(top1, top2)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -81,18 +166,6 @@ def _sift_down(heap, n, i):  # type: ignore[no-untyped-def]
         heap[i] = heap[smallest]
         heap[smallest] = tmp
         i = smallest
-
-
-BLOCK_ROWS = 1 << 15
-"""Rows per accumulation block: 128 KiB of float32 scores stays in a core's L2 cache,
-so the random scatter of term-at-a-time scoring hits L2 instead of L3/DRAM (measured
-~10% faster than unblocked at 1M documents; 2**14..2**17 perform alike)."""
-
-SCAN_CHUNK = 64
-"""Rows per step of the dense-mode scan (one vectorised count decides whether to look)."""
-
-BLOCK_MIN_ROWS = 1 << 18
-"""Below this many rows the scores (1 MiB) fit in L2 anyway and blocking only costs."""
 
 
 @numba.njit(nogil=True, cache=True)
@@ -139,159 +212,45 @@ def _offer(d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_e
 
 
 @numba.njit(nogil=True, cache=True)
-def _candidates(  # type: ignore[no-untyped-def]
-    term_indptr,
-    post_docs,
-    post_q,
-    term_scale,
-    q_terms,
-    q_weights,
-    delta_start,
+def _offer_delta(  # type: ignore[no-untyped-def]
+    n_base,
     delta_indptr,
     delta_terms,
     delta_values,
+    q_terms,
+    q_weights,
     mask,
     k,
-    abs_err,
-    rel_err,
-    scores,
+    heap,
+    state,
+    tau,
     touched,
     kept_scores,
-    block_rows,
+    abs_err,
+    rel_err,
 ):
-    """Term-at-a-time accumulation and a size-k min-heap threshold; returns the rows
-    of the candidate band and leaves ``scores`` all-zero again.
-
-    Two modes: when the query's postings cover a small part of the corpus, rows are
-    listed as they are first touched and only they are scanned (sparse); when they
-    cover much of it (frequent terms), rows are processed in L2-sized blocks with a
-    branch-free accumulation, each block scanned while still in cache (dense).
-    """
-    n_base = delta_start
-    vocab = term_indptr.shape[0] - 1
-    n_q = q_terms.shape[0]
-    starts = np.zeros(n_q, dtype=np.int64)
-    ends = np.zeros(n_q, dtype=np.int64)
-    weights = np.zeros(n_q, dtype=np.float32)
-    total = 0
-    for i in range(n_q):
-        t = q_terms[i]
-        if t < vocab:
-            starts[i] = term_indptr[t]
-            ends[i] = term_indptr[t + 1]
-            weights[i] = q_weights[i] * term_scale[t]
-            total += ends[i] - starts[i]
-    heap = np.empty(max(k, 1), dtype=np.float32)
-    state = np.zeros(2, dtype=np.int64)
-    tau = np.full(1, -1.0)
-    floor = -1.0  # local copy of tau[0]
-    if total > n_base // 4:
-        for block_start in range(0, n_base, block_rows):
-            block_end = min(block_start + block_rows, n_base)
-            # Already zero: the sequential write pulls the block into cache at streaming
-            # speed, instead of one cache miss per line during the random scatter.
-            scores[block_start:block_end] = 0.0
-            for i in range(n_q):
-                lo, hi = starts[i], ends[i]
-                if lo >= hi:
-                    continue
-                stop = hi
-                if block_end < n_base:
-                    stop = lo + np.searchsorted(post_docs[lo:hi], block_end)
-                w = weights[i]
-                for p in range(lo, stop):
-                    scores[post_docs[p]] += w * np.float32(post_q[p])
-                starts[i] = stop
-            # Scan SCAN_CHUNK rows at a time: a branch-free (vectorised) count of rows
-            # at or above the band skips most chunks (the band only rises, so a row
-            # below it now can never be offered), and the chunk is zeroed while in L1.
-            full_end = block_start + (block_end - block_start) // SCAN_CHUNK * SCAN_CHUNK
-            floor32 = _float32_at_most(floor)
-            for chunk in range(block_start, full_end, SCAN_CHUNK):
-                above = 0
-                for j in range(SCAN_CHUNK):
-                    above += scores[chunk + j] >= floor32
-                if above:
-                    for d in range(chunk, chunk + SCAN_CHUNK):
-                        s = scores[d]
-                        if s != 0.0 and s >= floor:
-                            _offer(
-                                d,
-                                s,
-                                mask,
-                                k,
-                                heap,
-                                state,
-                                tau,
-                                touched,
-                                kept_scores,
-                                abs_err,
-                                rel_err,
-                            )
-                            floor = tau[0]
-                            floor32 = _float32_at_most(floor)
-                for j in range(SCAN_CHUNK):
-                    scores[chunk + j] = 0.0
-            for d in range(full_end, block_end):
-                s = scores[d]
-                if s != 0.0:
-                    scores[d] = 0.0
-                    if s >= floor:  # cheap test first: most rows fall below the band
-                        _offer(
-                            d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err
-                        )
-                        floor = tau[0]
-    else:
-        n_touched = 0
-        for i in range(n_q):
-            w = weights[i]
-            for p in range(starts[i], ends[i]):
-                d = post_docs[p]
-                x = w * np.float32(post_q[p])
-                s = scores[d]
-                if s == 0.0:
-                    if x == 0.0:
-                        continue
-                    touched[n_touched] = d
-                    n_touched += 1
-                scores[d] = s + x
-        # _offer writes kept rows into touched[:kept] while we read touched[i]:
-        # safe because kept <= i.
-        for i in range(n_touched):
-            d = touched[i]
-            s = scores[d]
-            scores[d] = 0.0
-            if s >= floor:  # cheap test first: most rows fall below the band
-                _offer(d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err)
-                floor = tau[0]
+    """Score the unmerged delta rows by brute force and offer them to the top-k."""
     n_delta = delta_indptr.shape[0] - 1
-    if n_delta > 0 and n_q > 0:
-        max_term = q_terms[n_q - 1]
-        qdense = np.zeros(max_term + 1, dtype=np.float32)
-        for i in range(n_q):
-            qdense[q_terms[i]] = q_weights[i]
-        for r in range(n_delta):
-            s = np.float32(0.0)
-            for p in range(delta_indptr[r], delta_indptr[r + 1]):
-                t = delta_terms[p]
-                if t <= max_term:
-                    s += qdense[t] * delta_values[p]
-            if s > 0.0 and s >= floor:
-                _offer(
-                    n_base + r,
-                    s,
-                    mask,
-                    k,
-                    heap,
-                    state,
-                    tau,
-                    touched,
-                    kept_scores,
-                    abs_err,
-                    rel_err,
-                )
-                floor = tau[0]
-    # Drop early keepers below the final threshold.
+    n_q = q_terms.shape[0]
+    if n_delta == 0 or n_q == 0:
+        return
+    max_term = q_terms[n_q - 1]
+    qdense = np.zeros(max_term + 1, dtype=np.float32)
+    for i in range(n_q):
+        qdense[q_terms[i]] = q_weights[i]
+    for r in range(n_delta):
+        s = np.float32(0.0)
+        for p in range(delta_indptr[r], delta_indptr[r + 1]):
+            t = delta_terms[p]
+            if t <= max_term:
+                s += qdense[t] * delta_values[p]
+        if s > 0.0 and s >= tau[0]:
+            _offer(n_base + r, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err)
+
+
+@numba.njit(nogil=True, cache=True)
+def _kept(state, tau, touched, kept_scores):  # type: ignore[no-untyped-def]
+    """The kept rows still inside the final band (early keepers may have fallen out)."""
     n_out = 0
     for i in range(state[1]):
         if kept_scores[i] >= tau[0]:
@@ -426,69 +385,20 @@ def _rank(  # type: ignore[no-untyped-def]
 
 
 def rank(
-    base_indptr: npt.NDArray[np.int64],
-    base_terms: npt.NDArray[np.int32],
-    base_values: npt.NDArray[np.float32],
-    delta_indptr: npt.NDArray[np.int64],
-    delta_terms: npt.NDArray[np.int32],
-    delta_values: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.int64],
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
+    base: ForwardStore, delta: ForwardStore, rows: npt.NDArray[np.int64], query: Query
 ) -> Ranked:
     """Compiled :func:`kernels.rank_numpy` (identical output, one call)."""
     return Ranked(
         *_rank(
-            base_indptr,
-            base_terms,
-            base_values,
-            delta_indptr,
-            delta_terms,
-            delta_values,
-            int(base_indptr.shape[0]) - 1,
+            base.indptr,
+            base.terms,
+            base.values,
+            delta.indptr,
+            delta.terms,
+            delta.values,
+            base.n_rows,
             rows,
-            q_terms,
-            q_weights,
+            query.terms,
+            query.weights,
         )
     )
-
-
-def topk_candidates(
-    postings: Postings,
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
-    delta_start: int,
-    delta_indptr: npt.NDArray[np.int64],
-    delta_terms: npt.NDArray[np.int32],
-    delta_values: npt.NDArray[np.float32],
-    mask: npt.NDArray[np.bool_],
-    k: int,
-    abs_err: float,
-    rel_err: float,
-    buffers: ScoreBuffers | None = None,
-) -> npt.NDArray[np.int64]:
-    """Rows that may be in the exact top-``k`` among ``mask`` (releases the GIL)."""
-    n_rows = mask.shape[0]
-    if buffers is None or buffers.size < n_rows:
-        buffers = ScoreBuffers(n_rows)
-    result: npt.NDArray[np.int64] = _candidates(
-        postings.term_indptr,
-        postings.post_docs,
-        postings.post_q,
-        postings.term_scale,
-        q_terms,
-        q_weights,
-        int(delta_start),
-        delta_indptr,
-        delta_terms,
-        delta_values,
-        mask,
-        int(k),
-        float(abs_err),
-        float(rel_err),
-        buffers.scores,
-        buffers.touched,
-        buffers.kept_scores,
-        BLOCK_ROWS if delta_start >= BLOCK_MIN_ROWS else max(int(delta_start), 1),
-    )
-    return result

@@ -5,7 +5,7 @@ Layout of an index directory::
     DIR/manifest.json          the commit point: format, counts, fingerprint, sha256s
     DIR/data-<hex>/*.npy       plain arrays (np.load(..., allow_pickle=False) reads them)
     DIR/data-<hex>/docs.jsonl  one {"id", "text", "metadata"} object a line
-    DIR/.lock                  flock'ed by a writer
+    DIR/.lock                  OS-locked by a writer (``locking``)
 
 Why this shape: a save writes a complete new ``data-*`` directory, fsyncs it, then
 atomically replaces ``manifest.json`` (``os.replace``) to point at it; only then are
@@ -37,13 +37,15 @@ from langchain_splade.errors import (
     IndexNotFoundError,
     InvalidInputError,
 )
-from langchain_splade.stores.local.kernels import Postings
+from langchain_splade.stores.local.layout import BlockMax, ForwardStore, Postings
 from langchain_splade.stores.local.locking import WriteLock
-from langchain_splade.stores.local.segments import ForwardStore
 from langchain_splade.types import EncoderFingerprint
 
 FORMAT_NAME = "langchain-splade/local-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 adds the block bounds (``bm_*.npy``); a version 1 index gets them
+computed at load."""
 MANIFEST = "manifest.json"
 DOCS_FILE = "docs.jsonl"
 DATA_PREFIX = "data-"
@@ -59,6 +61,13 @@ ARRAY_DTYPES: dict[str, np.dtype[Any]] = {
     "term_scale": np.dtype(np.float32),
 }
 
+BLOCK_DTYPES: dict[str, np.dtype[Any]] = {
+    "bm_indptr": np.dtype(np.int64),
+    "bm_block": np.dtype(np.uint16),
+    "bm_bound": np.dtype(np.uint8),
+    "bm_start": np.dtype(np.uint32),
+}
+
 
 @dataclass(frozen=True)
 class IndexData:
@@ -66,6 +75,7 @@ class IndexData:
 
     forward: ForwardStore
     postings: Postings
+    blockmax: BlockMax | None
     ids: list[str]
     texts: list[str | None]
     metadatas: list[dict[str, Any]]
@@ -124,6 +134,15 @@ def _arrays(data: IndexData) -> dict[str, npt.NDArray[Any]]:
     }
 
 
+def _block_arrays(blockmax: BlockMax) -> dict[str, npt.NDArray[Any]]:
+    return {
+        "bm_indptr": blockmax.bm_indptr,
+        "bm_block": blockmax.bm_block,
+        "bm_bound": blockmax.bm_bound,
+        "bm_start": blockmax.bm_start,
+    }
+
+
 def prepare_directory(directory: Path) -> None:
     """Create ``directory`` if needed; clear errors for a file path or no permission."""
     if directory.exists() and not directory.is_dir():
@@ -167,9 +186,13 @@ def _write_locked(directory: Path, data: IndexData) -> None:
     tmp = directory / f"{TMP_PREFIX}{token}"
     tmp.mkdir()
     files: dict[str, dict[str, Any]] = {}
+    arrays = _arrays(data)
+    if data.blockmax is not None:
+        arrays.update(_block_arrays(data.blockmax))
+    dtypes = {**ARRAY_DTYPES, **BLOCK_DTYPES}
     try:
-        for name, array in _arrays(data).items():
-            array = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[name])
+        for name, array in arrays.items():
+            array = np.ascontiguousarray(array, dtype=dtypes[name])
             files[f"{name}.npy"] = _write_file(
                 tmp / f"{name}.npy",
                 lambda w, a=array: np.lib.format.write_array(w, a, allow_pickle=False),
@@ -192,6 +215,7 @@ def _write_locked(directory: Path, data: IndexData) -> None:
             "postings": data.postings.nnz,
             "vocab_size": data.postings.vocab_size,
         },
+        "block_rows": data.blockmax.block_rows if data.blockmax is not None else None,
         "postings_encoding": "int32 doc row + uint16 code * float32 per-term scale",
         "files": files,
     }
@@ -251,10 +275,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, Mapping) or manifest.get("format") != FORMAT_NAME:
         raise _corrupt(directory, f"{MANIFEST} does not describe a {FORMAT_NAME}")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IncompatibleIndexError(
             f"The index at {directory} has format version {version!r}.",
-            expected=f"format version {FORMAT_VERSION}",
+            expected=f"format version {' or '.join(map(str, READABLE_VERSIONS))}",
             fix="upgrade langchain-splade to read it, or rebuild the index with this version",
         )
     return dict(manifest)
@@ -270,7 +294,8 @@ def _sha256(path: Path) -> str:
 
 def _check_files(directory: Path, data_dir: Path, files: Mapping[str, Any], verify: bool) -> None:
     expected_names = {f"{name}.npy" for name in ARRAY_DTYPES} | {DOCS_FILE}
-    if set(files) != expected_names:
+    with_blocks = expected_names | {f"{name}.npy" for name in BLOCK_DTYPES}
+    if set(files) not in (expected_names, with_blocks):
         raise _corrupt(directory, f"the manifest lists files {sorted(files)}")
     for name, info in files.items():
         path = data_dir / name
@@ -290,13 +315,16 @@ def read_index(directory: Path, mmap: bool = True, verify: bool = True) -> Index
     """Load the index at ``directory`` (arrays memory-mapped read-only if ``mmap``)."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    data_dir = directory / str(manifest.get("data_dir", ""))
+    data_dir = _data_dir(directory, manifest.get("data_dir"))
     files = manifest.get("files")
-    if not isinstance(files, Mapping) or not data_dir.name.startswith(DATA_PREFIX):
+    if not isinstance(files, Mapping):
         raise _corrupt(directory, f"{MANIFEST} lacks its file list")
     _check_files(directory, data_dir, files, verify)
+    dtypes = dict(ARRAY_DTYPES)
+    if f"{next(iter(BLOCK_DTYPES))}.npy" in files:
+        dtypes.update(BLOCK_DTYPES)
     arrays: dict[str, npt.NDArray[Any]] = {}
-    for name, dtype in ARRAY_DTYPES.items():
+    for name, dtype in dtypes.items():
         try:
             array = np.load(
                 data_dir / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False
@@ -312,15 +340,72 @@ def read_index(directory: Path, mmap: bool = True, verify: bool = True) -> Index
         arrays["term_indptr"], arrays["post_docs"], arrays["post_q"], arrays["term_scale"]
     )
     _check_shapes(directory, forward, postings, len(ids))
+    blockmax = _blockmax(directory, manifest, arrays, postings, forward.n_rows)
     fingerprint = manifest.get("fingerprint")
     return IndexData(
         forward=forward,
         postings=postings,
+        blockmax=blockmax,
         ids=ids,
         texts=texts,
         metadatas=metadatas,
         fingerprint=EncoderFingerprint.from_json(fingerprint) if fingerprint else None,
     )
+
+
+def _data_dir(directory: Path, name: Any) -> Path:
+    """The manifest's data directory: a plain ``data-*`` name inside ``directory``.
+
+    A manifest is read from disk and may come from anyone: a name with a path
+    separator or ``..`` (``../../elsewhere/data-x``) would make loading read files
+    outside the index, so it is rejected as corrupt.
+    """
+    text = name if isinstance(name, str) else ""
+    pure = Path(text)
+    if (
+        not text.startswith(DATA_PREFIX)
+        or pure.name != text
+        or "/" in text
+        or "\\" in text
+        or pure.is_absolute()
+    ):
+        raise _corrupt(directory, f"{MANIFEST} names the data directory {name!r}")
+    path = directory / text
+    try:
+        inside = path.resolve().parent == directory.resolve()
+    except OSError:
+        inside = False
+    if not inside:
+        raise _corrupt(directory, f"{MANIFEST} names a data directory outside the index")
+    return path
+
+
+def _blockmax(
+    directory: Path,
+    manifest: Mapping[str, Any],
+    arrays: Mapping[str, npt.NDArray[Any]],
+    postings: Postings,
+    n_rows: int,
+) -> BlockMax | None:
+    """The saved block bounds after shape checks, or None (format 1: none saved)."""
+    if "bm_indptr" not in arrays:
+        return None
+    block_rows = manifest.get("block_rows")
+    if isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1:
+        raise _corrupt(directory, f"block_rows is {block_rows!r}")
+    blockmax = BlockMax(
+        block_rows, arrays["bm_indptr"], arrays["bm_block"], arrays["bm_bound"], arrays["bm_start"]
+    )
+    n_blocks = (n_rows + block_rows - 1) // block_rows
+    ok = (
+        blockmax.bm_indptr.shape[0] == postings.vocab_size + 1
+        and int(blockmax.bm_indptr[-1]) == blockmax.n_entries == blockmax.bm_bound.shape[0]
+        and blockmax.bm_start.shape[0] == blockmax.n_entries
+        and (blockmax.n_entries == 0 or int(np.max(blockmax.bm_block)) < max(n_blocks, 1))
+    )
+    if not ok:
+        raise _corrupt(directory, "the block bounds do not match the postings")
+    return blockmax
 
 
 def _read_docs(

@@ -1,17 +1,17 @@
-"""Scoring kernels of the local index: a compiled (numba) one and a numpy fallback.
+"""Scoring kernels of the local index: a compiled (numba) set and a numpy fallback.
 
-Why two: numba makes term-at-a-time scoring a single fused loop (no temporaries,
-no argpartition over all N scores, GIL released so threads scale), but it is an
-optional extra (``pip install 'langchain-splade[fast]'``). The numpy fallback
-computes the same candidate sets, so results never depend on which kernel ran:
+Why two: numba makes term-at-a-time scoring a single fused loop (no temporaries, GIL
+released so threads scale) and makes block-max pruning possible at all (it visits
+blocks one by one), but it is an optional extra (``pip install
+'langchain-splade[fast]'``). The numpy fallback scores every posting and computes a
+superset of the same candidates, so exact results never depend on which kernel ran:
 final scores come from :func:`rank_numpy` or its compiled twin, which sum the same
 products in the same order (bit-identical float64 scores) and rank alike.
 
-Scoring is approximate on purpose and then made exact (see :func:`error_bounds`):
-postings store weights quantised to ``uint16`` per term (6 bytes a posting with an
-``int32`` doc id) and scores accumulate in ``float32``. Every document whose exact
-score could reach the k-th best is kept as a candidate and re-scored in float64
-from the stored float32 vectors, so the returned ranking is the exact one.
+Scoring is approximate on purpose and then made exact (see :func:`make_query`):
+postings store weights quantised to ``uint16`` per term and scores accumulate in
+``float32``. Every document whose exact score could reach the k-th best is kept as a
+candidate and re-scored in float64 from the stored float32 vectors.
 """
 
 from __future__ import annotations
@@ -20,53 +20,37 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-logger = logging.getLogger(__name__)
+from langchain_splade.stores.local.layout import (
+    BOUND_STEP,
+    QMAX,
+    BlockMax,
+    ForwardStore,
+    Postings,
+    Query,
+    Ranked,
+    ScoreBuffers,
+    block_rows_for,
+    order_by_keys,
+)
 
-QMAX = 65535
-"""Largest quantised weight: a term's maximum weight maps to this code."""
+logger = logging.getLogger(__name__)
 
 _ENV_KERNEL = "LANGCHAIN_SPLADE_KERNEL"
 
 
-@dataclass(frozen=True)
-class Postings:
-    """An inverted index in CSC-like flat arrays (term -> doc rows, quantised weights).
-
-    Attributes:
-        term_indptr: int64[V + 1]; postings of term t are ``[term_indptr[t], term_indptr[t+1])``.
-        post_docs: int32 doc rows, ascending within a term.
-        post_q: uint16 codes; weight ~= ``post_q * term_scale[t]`` (within ``term_scale[t]``).
-        term_scale: float32[V] per-term step (``max weight of the term / 65535``).
-    """
-
-    term_indptr: npt.NDArray[np.int64]
-    post_docs: npt.NDArray[np.int32]
-    post_q: npt.NDArray[np.uint16]
-    term_scale: npt.NDArray[np.float32]
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.term_indptr.shape[0]) - 1
-
-    @property
-    def nnz(self) -> int:
-        return int(self.post_docs.shape[0])
-
-
-def error_bounds(
+def make_query(
     postings: Postings, q_terms: npt.NDArray[np.int32], q_weights: npt.NDArray[np.float32]
-) -> tuple[float, float]:
-    """``(absolute, relative)`` bounds on ``|approximate score - exact score|``.
+) -> Query:
+    """The query with ``(absolute, relative)`` bounds on ``|approximate - exact score|``.
 
     A document's approximate score ``s`` satisfies ``|s - exact| <= abs + rel * s``:
     quantisation adds at most ``q_w * term_scale`` per shared term (one posting per
-    term and document), and float32 recursive summation of m positive terms, each a
-    product of two rounded factors, adds at most ``(m + 2) * 2**-24`` relative error
+    term and document), and float32 summation of m positive terms in any order, each
+    a product of two rounded factors, adds at most ``(m + 2) * 2**-24`` relative error
     (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., sec. 4.2). We
     double the relative bound and pad the absolute one, so rounding in the bound
     itself can never make it too tight.
@@ -80,32 +64,26 @@ def error_bounds(
     scales = postings.term_scale[terms].astype(np.float64)
     abs_err = float(np.dot(weights.astype(np.float64), scales)) * 1.001
     rel_err = (q_terms.shape[0] + 3) * 2.0**-23
-    return abs_err, rel_err
+    return Query(q_terms, q_weights, abs_err, rel_err)
 
 
 # -- numpy reference implementation --------------------------------------------------
 
 
-def build_postings_numpy(
-    doc_indptr: npt.NDArray[np.int64],
-    doc_terms: npt.NDArray[np.int32],
-    doc_values: npt.NDArray[np.float32],
-    vocab_size: int,
-) -> Postings:
+def build_postings_numpy(forward: ForwardStore, vocab_size: int) -> Postings:
     """Transpose a forward CSR store into quantised postings (stable: rows ascend)."""
-    n_rows = doc_indptr.shape[0] - 1
+    doc_indptr, doc_terms, doc_values = forward.indptr, forward.terms, forward.values
     counts = np.bincount(doc_terms, minlength=vocab_size)[:vocab_size]
     term_indptr = np.zeros(vocab_size + 1, dtype=np.int64)
     np.cumsum(counts, out=term_indptr[1:])
     order = np.argsort(doc_terms, kind="stable")
-    rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(doc_indptr))
+    rows = np.repeat(np.arange(forward.n_rows, dtype=np.int32), np.diff(doc_indptr))
     post_docs = rows[order]
     weights = doc_values[order]
     term_max = np.zeros(vocab_size, dtype=np.float32)
     np.maximum.at(term_max, doc_terms, doc_values)
     term_scale = (term_max.astype(np.float64) / QMAX).astype(np.float32)
-    post_terms = doc_terms[order]
-    post_q = _quantise(weights, term_scale[post_terms])
+    post_q = _quantise(weights, term_scale[doc_terms[order]])
     return Postings(term_indptr, post_docs.astype(np.int32), post_q, term_scale)
 
 
@@ -116,24 +94,75 @@ def _quantise(
     return np.clip(codes, 1, QMAX).astype(np.uint16)
 
 
+def build_blockmax_numpy(postings: Postings, n_rows: int) -> BlockMax:
+    """Per-(term, block) bound codes (vectorised; see :class:`BlockMax`)."""
+    block_rows = block_rows_for(n_rows)
+    n_blocks = max((n_rows + block_rows - 1) // block_rows, 1)
+    vocab = postings.vocab_size
+    if postings.nnz == 0:
+        empty = np.zeros(0, np.uint16)
+        return BlockMax(
+            block_rows,
+            np.zeros(vocab + 1, np.int64),
+            empty,
+            empty.astype(np.uint8),
+            empty.astype(np.uint32),
+        )
+    term_of = np.repeat(np.arange(vocab, dtype=np.int64), np.diff(postings.term_indptr))
+    key = term_of * n_blocks + np.asarray(postings.post_docs, dtype=np.int64) // block_rows
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    best = np.maximum.reduceat(np.asarray(postings.post_q), starts).astype(np.int64)
+    bound = ((best + BOUND_STEP - 1) // BOUND_STEP).astype(np.uint8)
+    entry_terms = term_of[starts]
+    bm_indptr = np.zeros(vocab + 1, dtype=np.int64)
+    np.cumsum(np.bincount(entry_terms, minlength=vocab), out=bm_indptr[1:])
+    bm_start = (starts - postings.term_indptr[entry_terms]).astype(np.uint32)
+    return BlockMax(
+        block_rows, bm_indptr, (key[starts] % n_blocks).astype(np.uint16), bound, bm_start
+    )
+
+
+def document_order(forward: ForwardStore) -> npt.NDArray[np.int64]:
+    """A row order that groups documents by their two heaviest terms.
+
+    Why: block-max bounds are tight only when a block's documents look alike. Full
+    graph bisection (Dhulipala et al., KDD 2016; used by BMP) costs tens of seconds
+    per million documents; sorting by the heaviest and second heaviest term
+    (ties by smaller term id, then original row) is one O(nnz) pass plus a sort, and
+    groups documents of one topic together.
+    """
+    n = forward.n_rows
+    top1 = np.full(n, -1, dtype=np.int64)
+    top2 = np.full(n, -1, dtype=np.int64)
+    if forward.nnz:
+        lengths = np.diff(forward.indptr)
+        rows = np.repeat(np.arange(n), lengths)
+        terms = np.asarray(forward.terms[: forward.nnz])
+        order = np.lexsort((terms, -np.asarray(forward.values[: forward.nnz]), rows))
+        starts = forward.indptr[:-1]
+        has1, has2 = lengths >= 1, lengths >= 2
+        top1[has1] = terms[order[starts[has1]]]
+        top2[has2] = terms[order[starts[has2] + 1]]
+    return order_by_keys(top1, top2)
+
+
 def topk_candidates_numpy(
     postings: Postings,
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
-    delta_start: int,
-    delta_indptr: npt.NDArray[np.int64],
-    delta_terms: npt.NDArray[np.int32],
-    delta_values: npt.NDArray[np.float32],
+    blockmax: BlockMax | None,
+    delta: ForwardStore,
+    query: Query,
     mask: npt.NDArray[np.bool_],
     k: int,
-    abs_err: float,
-    rel_err: float,
+    alpha: float = 1.0,
     buffers: ScoreBuffers | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Rows that may be in the exact top-``k`` among ``mask`` (see module docstring)."""
+    """Rows that may be in the exact top-``k`` among ``mask``, scoring every posting
+    (``blockmax`` and ``alpha`` are accepted for a uniform signature and unused)."""
     n_rows = mask.shape[0]
+    n_base = n_rows - delta.n_rows
     scores = np.zeros(n_rows, dtype=np.float32)
     vocab = postings.vocab_size
+    q_terms, q_weights = query.terms, query.weights
     for t, qw in zip(q_terms.tolist(), q_weights.tolist()):
         if t >= vocab:
             continue
@@ -142,25 +171,14 @@ def topk_candidates_numpy(
             continue
         w = np.float32(qw) * postings.term_scale[t]
         scores[postings.post_docs[lo:hi]] += w * postings.post_q[lo:hi].astype(np.float32)
-    n_delta = delta_indptr.shape[0] - 1
-    if n_delta > 0 and q_terms.size:
-        dense = np.zeros(int(q_terms.max()) + 1, dtype=np.float32)
-        dense[q_terms] = q_weights
-        terms = delta_terms[: delta_indptr[-1]]
-        inside = terms < dense.shape[0]
-        prods = np.where(inside, dense[np.where(inside, terms, 0)], np.float32(0))
-        prods = prods * delta_values[: delta_indptr[-1]]
-        sums = np.zeros(n_delta, dtype=np.float32)
-        nonempty = np.diff(delta_indptr) > 0
-        if prods.size:
-            sums[nonempty] = np.add.reduceat(prods, delta_indptr[:-1][nonempty])
-        scores[delta_start : delta_start + n_delta] = sums
+    if delta.n_rows > 0 and q_terms.size:
+        scores[n_base:] = rescore(delta, np.arange(delta.n_rows), query).astype(np.float32)
     touched = np.flatnonzero((scores > 0) & mask)
     if touched.size <= k:
         return touched.astype(np.int64)
     values = scores[touched]
     kth = float(np.partition(values, touched.size - k)[touched.size - k])
-    tau = (kth * (1.0 - rel_err) - 2.0 * abs_err) / (1.0 + rel_err)
+    tau = (kth * (1.0 - query.rel_err) - 2.0 * query.abs_err) / (1.0 + query.rel_err)
     return touched[values >= tau].astype(np.int64)
 
 
@@ -168,29 +186,25 @@ def topk_candidates_numpy(
 
 
 def rescore(
-    doc_indptr: npt.NDArray[np.int64],
-    doc_terms: npt.NDArray[np.int32],
-    doc_values: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.int64],
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
+    store: ForwardStore, rows: npt.NDArray[np.int64], query: Query
 ) -> npt.NDArray[np.float64]:
     """Exact float64 dot products of ``rows`` of a forward CSR store with the query.
 
     Products of two float32 numbers are exact in float64, so only the final sum rounds.
     """
+    q_terms, q_weights = query.terms, query.weights
     if rows.size == 0:
         return np.zeros(0, dtype=np.float64)
-    starts = doc_indptr[rows]
-    lengths = doc_indptr[rows + 1] - starts
+    starts = store.indptr[rows]
+    lengths = store.indptr[rows + 1] - starts
     total = int(lengths.sum())
     if total == 0 or q_terms.size == 0:
         return np.zeros(rows.size, dtype=np.float64)
     offsets = np.zeros(rows.size, dtype=np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     positions = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
-    terms = np.asarray(doc_terms[positions])
-    values = np.asarray(doc_values[positions]).astype(np.float64)
+    terms = np.asarray(store.terms[positions])
+    values = np.asarray(store.values[positions]).astype(np.float64)
     slot = np.searchsorted(q_terms, terms)
     slot_ok = np.minimum(slot, q_terms.size - 1)
     hit = q_terms[slot_ok] == terms
@@ -202,103 +216,27 @@ def rescore(
     return out
 
 
-def rescore_split_numpy(
-    base_indptr: npt.NDArray[np.int64],
-    base_terms: npt.NDArray[np.int32],
-    base_values: npt.NDArray[np.float32],
-    delta_indptr: npt.NDArray[np.int64],
-    delta_terms: npt.NDArray[np.int32],
-    delta_values: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.int64],
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
-) -> npt.NDArray[np.float64]:
-    """:func:`rescore` of ``rows`` numbered across a base store then a delta store."""
-    n_base = int(base_indptr.shape[0]) - 1
+def rank_numpy(
+    base: ForwardStore, delta: ForwardStore, rows: npt.NDArray[np.int64], query: Query
+) -> Ranked:
+    """Exact scores of ``rows`` (base rows first, then delta rows), ranked by
+    ``(-score, row)`` with positive scores only, and their vectors."""
+    n_base = base.n_rows
     scores = np.zeros(rows.shape[0], dtype=np.float64)
     in_base = rows < n_base
     if in_base.any():
-        scores[in_base] = rescore(
-            base_indptr, base_terms, base_values, rows[in_base], q_terms, q_weights
-        )
+        scores[in_base] = rescore(base, rows[in_base], query)
     if not in_base.all():
-        local = rows[~in_base] - n_base
-        scores[~in_base] = rescore(
-            delta_indptr, delta_terms, delta_values, local, q_terms, q_weights
-        )
-    return scores
-
-
-class Ranked(NamedTuple):
-    """Candidates ranked by ``(-exact score, row)``, positive scores only, with their
-    stored vectors as CSR rows (``terms/values[indptr[i]:indptr[i + 1]]`` is row i's)."""
-
-    rows: npt.NDArray[np.int64]
-    scores: npt.NDArray[np.float64]
-    indptr: npt.NDArray[np.int64]
-    terms: npt.NDArray[np.int32]
-    values: npt.NDArray[np.float32]
-
-
-def rank_numpy(
-    base_indptr: npt.NDArray[np.int64],
-    base_terms: npt.NDArray[np.int32],
-    base_values: npt.NDArray[np.float32],
-    delta_indptr: npt.NDArray[np.int64],
-    delta_terms: npt.NDArray[np.int32],
-    delta_values: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.int64],
-    q_terms: npt.NDArray[np.int32],
-    q_weights: npt.NDArray[np.float32],
-) -> Ranked:
-    """Exact scores of ``rows`` (:func:`rescore_split_numpy`), ranked, with vectors."""
-    scores = rescore_split_numpy(
-        base_indptr,
-        base_terms,
-        base_values,
-        delta_indptr,
-        delta_terms,
-        delta_values,
-        rows,
-        q_terms,
-        q_weights,
-    )
+        scores[~in_base] = rescore(delta, rows[~in_base] - n_base, query)
     order = np.lexsort((rows, -scores))
     order = order[scores[order] > 0.0]
     rows, scores = rows[order].astype(np.int64), scores[order]
-    n_base = int(base_indptr.shape[0]) - 1
-    parts_t, parts_v = [], []
-    for r in rows.tolist():
-        if r < n_base:
-            lo, hi = int(base_indptr[r]), int(base_indptr[r + 1])
-            parts_t.append(base_terms[lo:hi])
-            parts_v.append(base_values[lo:hi])
-        else:
-            lo, hi = int(delta_indptr[r - n_base]), int(delta_indptr[r - n_base + 1])
-            parts_t.append(delta_terms[lo:hi])
-            parts_v.append(delta_values[lo:hi])
+    parts = [base.row(r) if r < n_base else delta.row(r - n_base) for r in rows.tolist()]
     indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    np.cumsum([p.shape[0] for p in parts_t], out=indptr[1:])
-    terms = np.concatenate(parts_t).astype(np.int32) if parts_t else np.zeros(0, np.int32)
-    values = np.concatenate(parts_v).astype(np.float32) if parts_v else np.zeros(0, np.float32)
-    return Ranked(rows, scores, indptr, terms, values)
-
-
-# -- buffers -------------------------------------------------------------------------
-
-
-class ScoreBuffers:
-    """Per-thread scratch arrays for the compiled kernel: a score accumulator that
-    the kernel leaves all-zero on return, touched rows, and scores of kept rows."""
-
-    def __init__(self, n_rows: int) -> None:
-        self.scores = np.zeros(n_rows, dtype=np.float32)
-        self.touched = np.zeros(n_rows, dtype=np.int32)
-        self.kept_scores = np.zeros(n_rows, dtype=np.float32)
-
-    @property
-    def size(self) -> int:
-        return int(self.scores.shape[0])
+    np.cumsum([p[0].shape[0] for p in parts], out=indptr[1:])
+    terms = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+    values = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+    return Ranked(rows, scores, indptr, terms.astype(np.int32), values.astype(np.float32))
 
 
 # -- kernel selection ----------------------------------------------------------------
@@ -309,10 +247,12 @@ class Kernels:
     """The functions a search uses; ``name`` is ``"numba"`` or ``"numpy"``."""
 
     name: str
-    build_postings: Callable[..., Postings]
+    build_postings: Callable[[ForwardStore, int], Postings]
+    build_blockmax: Callable[[Postings, int], BlockMax]
+    document_order: Callable[[ForwardStore], npt.NDArray[np.int64]]
     topk_candidates: Callable[..., npt.NDArray[np.int64]]
     needs_buffers: bool
-    rank: Callable[..., Ranked]
+    rank: Callable[[ForwardStore, ForwardStore, npt.NDArray[np.int64], Query], Ranked]
     """Exact scores, ranking and vectors of the candidates (see rank_numpy)."""
 
 
@@ -325,6 +265,8 @@ def numpy_kernels() -> Kernels:
         _KERNELS["numpy"] = Kernels(
             "numpy",
             build_postings_numpy,
+            build_blockmax_numpy,
+            document_order,
             topk_candidates_numpy,
             needs_buffers=False,
             rank=rank_numpy,
@@ -336,13 +278,15 @@ def numba_kernels() -> Kernels | None:
     """The compiled kernels, or ``None`` when numba is not installed."""
     if "numba" not in _KERNELS:
         try:
-            from langchain_splade.stores.local import _numba_kernels
+            from langchain_splade.stores.local import _numba_kernels, _numba_pruned
         except ImportError:
             return None
         _KERNELS["numba"] = Kernels(
             "numba",
             _numba_kernels.build_postings,
-            _numba_kernels.topk_candidates,
+            _numba_kernels.build_blockmax,
+            _numba_kernels.document_order,
+            _numba_pruned.topk_candidates,
             needs_buffers=True,
             rank=_numba_kernels.rank,
         )

@@ -1,72 +1,58 @@
 """An exclusive, non-blocking write lock on an index directory.
 
-Why ``flock`` on a lock file: the kernel releases it when the holder dies (even on
-``kill -9``), so a crash never leaves a stale lock to clean up by hand, and a second
-writer fails fast with :class:`IndexLockedError` instead of interleaving files.
+Why ``filelock``: it takes an OS lock on ``DIR/.lock`` (``flock`` on POSIX,
+``msvcrt.locking`` on Windows) that the OS releases when the holder dies, even on
+``kill -9``, so a crash never leaves a stale lock to clean up by hand, and a second
+writer fails fast with :class:`IndexLockedError` on every platform instead of
+interleaving files. The holder's process id goes to ``DIR/.lock.owner`` (written
+after the lock is taken) so the error can name it.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
 
+from filelock import FileLock, Timeout
+
 from langchain_splade.errors import IndexLockedError
 
-logger = logging.getLogger(__name__)
-
 LOCK_NAME = ".lock"
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+OWNER_NAME = ".lock.owner"
 
 
 class WriteLock:
     """Context manager holding ``DIR/.lock``; re-entrant within one object only."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path | str) -> None:
         self.path = Path(directory) / LOCK_NAME
-        self._fd: int | None = None
+        self._owner = Path(directory) / OWNER_NAME
+        self._lock = FileLock(self.path, timeout=0, thread_local=False)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return bool(self._lock.is_locked)
 
     def acquire(self) -> None:
-        if self._fd is not None:
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is None:  # pragma: no cover - Windows
-            logger.warning("File locking is unavailable on this platform; writes are unguarded.")
-            self._fd = fd
+        if self._lock.is_locked:
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _read_holder(fd)
-            os.close(fd)
+            self._lock.acquire()
+        except Timeout:
             raise IndexLockedError(
                 f"The index directory {self.path.parent} is being written by another "
-                f"writer{holder}.",
+                f"writer{_holder(self._owner)}.",
                 expected="one writer per index directory at a time",
                 fix="wait for the other writer to finish (or close it), or save to another path",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        self._fd = fd
+        with contextlib.suppress(OSError):  # the pid is only a hint in an error message
+            self._owner.write_text(f"{os.getpid()}\n", encoding="ascii")
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
     def __enter__(self) -> WriteLock:
         self.acquire()
@@ -81,9 +67,9 @@ class WriteLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _holder(owner: Path) -> str:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        text = owner.read_text(encoding="ascii").strip()
     except OSError:
         return ""
     return f" (process {text})" if text.isdigit() else ""

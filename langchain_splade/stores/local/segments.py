@@ -15,50 +15,9 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from langchain_splade.stores.local.kernels import Postings
+from langchain_splade.stores.local.layout import BlockMax, ForwardStore, Postings
 
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
-
-
-@dataclass(frozen=True)
-class ForwardStore:
-    """Documents as CSR rows (sorted term ids, float32 weights): the exact source of
-    truth, used to re-score candidates and to return vectors."""
-
-    indptr: npt.NDArray[np.int64]
-    terms: npt.NDArray[np.int32]
-    values: npt.NDArray[np.float32]
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.indptr.shape[0]) - 1
-
-    @property
-    def nnz(self) -> int:
-        return int(self.indptr[-1]) if self.indptr.shape[0] else 0
-
-    @classmethod
-    def empty(cls) -> ForwardStore:
-        return cls(
-            np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, np.float32)
-        )
-
-    def row(self, r: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-        lo, hi = int(self.indptr[r]), int(self.indptr[r + 1])
-        return np.array(self.terms[lo:hi]), np.array(self.values[lo:hi])
-
-    def take(self, rows: npt.NDArray[np.int64]) -> ForwardStore:
-        """A new store holding ``rows`` in that order (used by compaction)."""
-        lengths = (self.indptr[rows + 1] - self.indptr[rows]).astype(np.int64)
-        indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        total = int(indptr[-1])
-        positions = np.repeat(self.indptr[rows] - indptr[:-1], lengths) + np.arange(
-            total, dtype=np.int64
-        )
-        return ForwardStore(
-            indptr, np.asarray(self.terms[positions]), np.asarray(self.values[positions])
-        )
 
 
 def concat(first: ForwardStore, second: ForwardStore) -> ForwardStore:
@@ -71,10 +30,12 @@ def concat(first: ForwardStore, second: ForwardStore) -> ForwardStore:
 
 @dataclass(frozen=True)
 class Segment:
-    """The immutable base: forward rows ``0..n-1`` and their postings."""
+    """The immutable base: forward rows ``0..n-1``, their postings and block bounds
+    (``None`` only for an empty base)."""
 
     forward: ForwardStore
     postings: Postings
+    blockmax: BlockMax | None = None
 
 
 class GrowableCSR:
@@ -129,3 +90,6 @@ def _grow(array: _A, needed: int) -> _A:
     grown = np.zeros(capacity, dtype=array.dtype)
     grown[: array.shape[0]] = array
     return cast(_A, grown)
+
+
+__all__ = ["ForwardStore", "GrowableCSR", "Segment", "concat"]

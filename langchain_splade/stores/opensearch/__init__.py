@@ -1,10 +1,10 @@
-"""OpenSearch backend: ``OpenSearchSparseIndex`` and a local test node.
+"""OpenSearch backend: ``OpenSearchSparseIndex``.
 
 ``opensearch-py`` is optional (``pip install 'langchain-splade[opensearch]'``) and is
-imported only when a client is first needed; the test node needs only Java and Maven.
+imported only when a client is first needed. The local test node that the tests and
+notebooks use lives in :mod:`langchain_splade.testing.opensearch`.
 """
 
 from langchain_splade.stores.opensearch.index import ClauseLimitWarning, OpenSearchSparseIndex
-from langchain_splade.stores.opensearch.node import OpenSearchTestNode, serve
 
-__all__ = ["ClauseLimitWarning", "OpenSearchSparseIndex", "OpenSearchTestNode", "serve"]
+__all__ = ["ClauseLimitWarning", "OpenSearchSparseIndex"]

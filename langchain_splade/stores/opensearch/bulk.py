@@ -10,64 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_splade.errors import (
-    BackendError,
-    InvalidInputError,
-    InvalidTypeError,
-    PartialWriteError,
-)
+from langchain_splade.errors import BackendError, PartialWriteError
 from langchain_splade.stores.opensearch import mapping as layout
 from langchain_splade.stores.opensearch.keys import KeyCodec
-from langchain_splade.types import SparseVector, StoredDocument
-
-
-def check_ids(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str) or not isinstance(ids, Sequence):
-        raise InvalidTypeError(
-            f"ids must be a list of str, got {type(ids).__name__}.", fix="pass ['id1', 'id2']"
-        )
-    bad = [i for i in ids if not isinstance(i, str) or not i]
-    if bad:
-        raise InvalidInputError(
-            f"ids must be non-empty strings; found {bad[:3]!r}.", fix="convert ids with str()"
-        )
-    return list(ids)
-
-
-def check_batch(
-    ids: Sequence[str],
-    vectors: Sequence[SparseVector],
-    texts: Sequence[str | None] | None,
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-) -> tuple[list[str], list[str | None], list[Mapping[str, Any] | None]]:
-    ids = check_ids(ids)
-    n = len(ids)
-    texts = [None] * n if texts is None else list(texts)
-    metadatas = [None] * n if metadatas is None else list(metadatas)
-    if not (len(vectors) == len(texts) == len(metadatas) == n):
-        raise InvalidInputError(
-            f"add got {n} ids, {len(vectors)} vectors, {len(texts)} texts and "
-            f"{len(metadatas)} metadatas.",
-            expected="one vector (and text/metadata when given) per id",
-            fix="pass sequences of the same length",
-        )
-    for vector in vectors:
-        if not isinstance(vector, SparseVector):
-            raise InvalidTypeError(
-                f"add expects SparseVector values, got {type(vector).__name__}.",
-                fix="encode with encoder.embed_documents(texts)",
-            )
-    for metadata in metadatas:
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise InvalidTypeError(
-                f"metadata must be a mapping, got {type(metadata).__name__}.",
-                fix="pass dicts such as {'source': 'wiki'}",
-            )
-    return ids, texts, metadatas
+from langchain_splade.types import StoredDocument
 
 
 def check_written(results: Sequence[tuple[bool, Any]], ids: Sequence[str]) -> list[str]:
     """The ids written, or ``PartialWriteError`` naming each failed id and its reason."""
+    error = partial_write_error(results, ids)
+    if error is not None:
+        raise error
+    return list(ids)
+
+
+def partial_write_error(
+    results: Sequence[tuple[bool, Any]], ids: Sequence[str]
+) -> PartialWriteError | None:
+    """``PartialWriteError`` naming each id not stored (with the cluster's reason) and
+    listing the stored ones, or ``None`` when every id was stored."""
     failed: dict[str, str] = {}
     for ok, item in results:
         if ok:
@@ -79,38 +40,51 @@ def check_written(results: Sequence[tuple[bool, Any]], ids: Sequence[str]) -> li
             error = f"{error.get('type', '')}: {error.get('reason', error)}"
         failed[doc_id] = f"HTTP {info.get('status', '?')} {error}"
     if not failed:
-        return list(ids)
-    stored = [i for i in ids if i not in failed]
+        return None
+    stored = [i for i in dict.fromkeys(ids) if i not in failed]
     first = "; ".join(f"{i}: {r}" for i, r in list(failed.items())[:3])
-    raise PartialWriteError(
-        f"{len(failed)} of {len(ids)} documents were not stored ({first}).",
+    return PartialWriteError(
+        f"{len(failed)} of {len(stored) + len(failed)} documents were not stored ({first}).",
         failed,
         stored,
-        expected="every document accepted by OpenSearch",
+        expected="every document accepted by the cluster",
         fix="see error.failed for each id's reason (a metadata field must keep one type "
-        "per index); the other documents were stored",
+        "per index) and re-send those ids; error.stored_ids were stored",
     )
 
 
-def delete_actions(index_name: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-    return [
-        {"_op_type": "delete", "_index": index_name, "_id": doc_id}
-        for doc_id in dict.fromkeys(check_ids(ids))
-    ]
+def bulk_lines(
+    op: str, ids: Sequence[str], sources: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Mapping[str, Any]]:
+    """The body of a ``_bulk`` request: an ``op`` action per id, then its ``_source``
+    when ``sources`` has one (index actions)."""
+    lines: list[Mapping[str, Any]] = []
+    for doc_id in ids:
+        lines.append({op: {"_id": doc_id}})
+        if sources is not None:
+            lines.append(sources[doc_id])
+    return lines
 
 
-def count_deleted(results: Sequence[tuple[bool, Any]]) -> int:
+def count_deleted(results: Sequence[tuple[bool, Any]]) -> tuple[int, BackendError | None]:
+    """How many documents a bulk delete removed, and an error naming the ids it failed
+    to delete (a missing id is not a failure)."""
     deleted = 0
+    failed: dict[str, Any] = {}
     for ok, item in results:
         info: Mapping[str, Any] = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
         if ok and info.get("result") == "deleted":
             deleted += 1
         elif not ok and info.get("status") != 404:
-            raise BackendError(
-                f"OpenSearch failed to delete {info.get('_id')!r}: {info.get('error')}.",
-                fix="retry the delete; check the cluster's health",
-            )
-    return deleted
+            failed[str(info.get("_id"))] = info.get("error")
+    if not failed:
+        return deleted, None
+    return deleted, BackendError(
+        f"Failed to delete {len(failed)} documents ({list(failed.items())[:3]}); "
+        f"{deleted} were deleted.",
+        expected="every delete accepted by the cluster",
+        fix="retry the delete (deleting an id twice is harmless); check the cluster's health",
+    )
 
 
 def stored_documents(response: Mapping[str, Any], codec: KeyCodec) -> list[StoredDocument]:
@@ -128,26 +102,3 @@ def stored_documents(response: Mapping[str, Any], codec: KeyCodec) -> list[Store
             )
         )
     return documents
-
-
-def result_id(result: tuple[bool, Any]) -> str | None:
-    """The document id of one ``streaming_bulk`` result."""
-    item = result[1]
-    info: Any = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
-    doc_id = info.get("_id") if isinstance(info, Mapping) else None
-    return None if doc_id is None else str(doc_id)
-
-
-def timed_out_ids(results: Sequence[tuple[bool, Any]]) -> list[str]:
-    """Ids whose bulk request timed out: the cluster may or may not have stored them,
-    so they are worth re-sending (index and delete actions are idempotent)."""
-    from opensearchpy.exceptions import ConnectionTimeout
-
-    out = []
-    for ok, item in results:
-        info: Any = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
-        if not ok and isinstance(info.get("exception"), ConnectionTimeout):
-            doc_id = result_id((ok, item))
-            if doc_id is not None:
-                out.append(doc_id)
-    return out

@@ -116,6 +116,14 @@ def metadata_kinds(mapping_response: Mapping[str, Any], index_name: str) -> dict
     return dict(_walk(root, ""))
 
 
+def vector_type(mapping_response: Mapping[str, Any], index_name: str) -> str | None:
+    """The mapped type of the vector field (``rank_features`` in our indices)."""
+    mappings = _index_entry(mapping_response, index_name).get("mappings", {})
+    spec = mappings.get("properties", {}).get(VECTOR_FIELD, {})
+    kind = spec.get("type") if isinstance(spec, Mapping) else None
+    return str(kind) if kind is not None else None
+
+
 def _walk(properties: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str]]:
     for name, spec in properties.items():
         path = f"{prefix}{name}"

@@ -1,0 +1,365 @@
+"""Every OpenSearch operation, written once as a request plan.
+
+A plan (:mod:`langchain_splade.stores.plans`) yields the client calls it needs and
+receives their answers; :class:`~langchain_splade.stores.remote.RemoteSparseIndex`
+runs it with the sync client or an async one. Retries with backoff, re-sent bulk
+chunks and items, "refresh only after checking what was written" and the translation
+of client errors into ``SpladeError``s therefore exist exactly once for both APIs.
+Request bodies come from the pure modules beside this one (:mod:`.mapping`,
+:mod:`.query`, :mod:`.filtering`, :mod:`.bulk`).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_splade.errors import IncompatibleIndexError, InvalidTypeError, SpladeError
+from langchain_splade.filters import FilterNode
+from langchain_splade.stores import plans
+from langchain_splade.stores.base import Filter
+from langchain_splade.stores.opensearch import bulk, failures, indexmeta
+from langchain_splade.stores.opensearch import mapping as layout
+from langchain_splade.stores.opensearch import query as q
+from langchain_splade.stores.opensearch.filtering import compile_filter, count_clauses, fields_of
+from langchain_splade.stores.opensearch.keys import TERM_ID, KeyCodec
+from langchain_splade.stores.plans import Call, Plan, RetryPolicy
+from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
+from langchain_splade.validation import (
+    check_batch,
+    check_filter,
+    check_ids,
+    check_k,
+    check_query_text,
+    check_search,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ClauseLimitWarning(UserWarning):
+    """A query had more terms than the cluster's clause limit and was pruned."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one ``OpenSearchSparseIndex`` talks to its index (see its docstring)."""
+
+    index_name: str
+    where: str
+    key_encoding: str | None = None
+    vocabulary: Mapping[str, int] | None = None
+    shards: int = 1
+    replicas: int = 0
+    rescore: bool = False
+    rescore_factor: float = 4.0
+    use_neural_sparse: bool | str = "auto"
+    chunk_size: int = 500
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    refresh: bool = True
+
+
+@dataclass
+class Learned:
+    """What was learned from the cluster on first use (``None``: not yet)."""
+
+    meta: indexmeta.Adopted | None = None
+    max_clauses: int | None = None
+    neural: bool | None = None
+
+
+class Operations:
+    """The plans of one index; state learned from the cluster is shared by both APIs."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.learned = Learned()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop what was learned about the index, so the next use re-reads it."""
+        self.learned.meta = None
+
+    def guarded(self, action: str, plan: Plan[plans.T]) -> Plan[plans.T]:
+        """``plan`` with client errors turned into ``SpladeError``s that say what failed."""
+        try:
+            return (yield from plan)
+        except SpladeError:
+            raise
+        except Exception as exc:
+            if failures.status_of(exc) == 400 and self.learned.meta is not None:
+                # A rejected request is often a mapping changed underneath us.
+                changed = yield from self._changed_underneath()
+                if changed is not None:
+                    raise changed from exc
+            translated = self._translate(action, exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _translate(self, action: str, exc: BaseException) -> SpladeError | None:
+        if failures.is_index_missing(exc):
+            self.forget()
+        policy = self.options.retry
+        return failures.translate(
+            exc,
+            action=action,
+            index_name=self.options.index_name,
+            where=self.options.where,
+            retries=f" ({policy.max_retries + 1} attempts, backoff from "
+            f"{policy.initial_backoff} s)",
+        )
+
+    def _changed_underneath(self) -> Plan[IncompatibleIndexError | None]:
+        try:
+            yield from self._adopt()
+        except IncompatibleIndexError as changed:
+            self.forget()
+            return changed
+        except Exception:  # keep the original error
+            return None
+        return None
+
+    def _send(self, api: str, **kwargs: Any) -> Plan[Any]:
+        """One call, retried with backoff on timeouts and 429/502/503/504."""
+        return plans.retrying(Call(api, kwargs), failures.is_retryable, self.options.retry)
+
+    # -- the index itself -----------------------------------------------------------
+
+    def ensure(self) -> Plan[indexmeta.Adopted]:
+        """Adopt the index, creating it when it does not exist yet."""
+        if self.learned.meta is not None:
+            return self.learned.meta
+        name = self.options.index_name
+        if not (yield from self._send("indices.exists", index=name)):
+            body = layout.index_body(
+                self.options.key_encoding or TERM_ID,
+                None,
+                shards=self.options.shards,
+                replicas=self.options.replicas,
+            )
+            try:
+                yield from self._send("indices.create", index=name, body=body)
+            except Exception as exc:
+                if "resource_already_exists_exception" not in str(exc):
+                    raise  # else another writer created it first: adopt theirs
+        return (yield from self._adopt())
+
+    def ensure_current(self) -> Plan[indexmeta.Adopted]:
+        """Like :meth:`ensure`, but re-checks a known index before writing: a bulk write
+        to a deleted index would silently recreate it with a dynamic (wrong) mapping."""
+        if self.learned.meta is not None:
+            return (yield from self._adopt())
+        return (yield from self.ensure())
+
+    def _adopt(self) -> Plan[indexmeta.Adopted]:
+        name = self.options.index_name
+        response = yield from self._send("indices.get_mapping", index=name)
+        self.learned.meta = indexmeta.adopt(
+            response,
+            name,
+            self.options.key_encoding,
+            self.options.vocabulary,
+            vector_field_ok=layout.vector_type(response, name) == "rank_features",
+        )
+        return self.learned.meta
+
+    def check_encoder(self, fingerprint: EncoderFingerprint) -> Plan[None]:
+        """Record ``fingerprint`` in the index ``_meta``, or refuse a different encoder."""
+        if not isinstance(fingerprint, EncoderFingerprint):
+            raise InvalidTypeError(
+                f"check_encoder got a {type(fingerprint).__name__}.",
+                expected="an EncoderFingerprint",
+                fix="pass encoder.fingerprint",
+            )
+        yield from self.ensure()
+        # Re-read: another process may have recorded an encoder since we adopted it.
+        adopted = yield from self._adopt()
+        update = indexmeta.fingerprint_update(adopted, fingerprint, self.options.index_name)
+        if update is not None:
+            name = self.options.index_name
+            yield from self._send("indices.put_mapping", index=name, body={"_meta": update})
+            yield from self._adopt()
+
+    def fingerprint(self) -> Plan[EncoderFingerprint | None]:
+        """The encoder recorded in the index, if any."""
+        return (yield from self.ensure()).fingerprint
+
+    def clear(self) -> Plan[None]:
+        """Delete the whole index (it is recreated, empty, on next use)."""
+        name = self.options.index_name
+        yield from self._send("indices.delete", index=name, ignore_unavailable=True)
+        self.forget()
+
+    # -- writes ---------------------------------------------------------------------
+
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[SparseVector],
+        texts: Sequence[str | None] | None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None,
+    ) -> Plan[list[str]]:
+        """Upsert documents; ``PartialWriteError`` names every id that was not stored."""
+        id_list, vector_list, text_list, metadata_list = check_batch(ids, vectors, texts, metadatas)
+        codec = (yield from self.ensure_current()).codec
+        if not id_list:
+            return []
+        sources = {  # a repeated id: its last occurrence wins, as in every backend
+            doc_id: layout.document_source(
+                doc_id, q.storable_features(codec, vector), text, metadata
+            )
+            for doc_id, vector, text, metadata in zip(
+                id_list, vector_list, text_list, metadata_list
+            )
+        }
+        results = yield from self._bulk("index", list(sources), sources)
+        partial = bulk.partial_write_error(results, list(sources))
+        refresh_error = yield from self._refresh_after_write()
+        if partial is not None:
+            raise partial  # never hidden by a refresh failure
+        if refresh_error is not None:
+            raise refresh_error
+        return id_list
+
+    def delete(self, ids: Sequence[str]) -> Plan[int]:
+        """Remove documents; unknown ids are ignored. Returns how many were removed."""
+        unique = list(dict.fromkeys(check_ids(ids)))
+        yield from self.ensure_current()
+        if not unique:
+            return 0
+        results = yield from self._bulk("delete", unique, None)
+        deleted, error = bulk.count_deleted(results)
+        refresh_error = yield from self._refresh_after_write()
+        if error is not None:
+            raise error
+        if refresh_error is not None:
+            raise refresh_error
+        return deleted
+
+    def _bulk(
+        self, op: str, ids: list[str], sources: Mapping[str, Mapping[str, Any]] | None
+    ) -> Plan[list[plans.BulkItem]]:
+        name = self.options.index_name
+        return (
+            yield from plans.bulk(
+                ids,
+                lambda chunk: Call(
+                    "bulk", {"index": name, "body": bulk.bulk_lines(op, chunk, sources)}
+                ),
+                chunk_size=self.options.chunk_size,
+                policy=self.options.retry,
+                retryable=failures.is_retryable,
+                item_retry_statuses=failures.RETRY_STATUSES,
+                describe=lambda exc: str(self._translate("store documents", exc) or exc),
+            )
+        )
+
+    def _refresh_after_write(self) -> Plan[Exception | None]:
+        """Make writes searchable; a failure is returned, not raised, so the caller can
+        first report which documents were stored."""
+        if not self.options.refresh:
+            return None
+        try:
+            yield from self._send("indices.refresh", index=self.options.index_name)
+        except Exception as exc:
+            return self._translate("refresh the index", exc) or exc
+        return None
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get(self, ids: Sequence[str]) -> Plan[list[StoredDocument]]:
+        """The stored documents for ``ids``, in that order; unknown ids are skipped."""
+        id_list = check_ids(ids)
+        codec = (yield from self.ensure()).codec
+        if not id_list:
+            return []
+        name = self.options.index_name
+        response = yield from self._send("mget", index=name, body={"ids": id_list})
+        return bulk.stored_documents(response, codec)
+
+    def count(self) -> Plan[int]:
+        yield from self.ensure()
+        response = yield from self._send("count", index=self.options.index_name)
+        return int(response["count"])
+
+    def _limits(self) -> Plan[tuple[int, bool]]:
+        """The cluster's clause limit and whether it has the neural-search plugin."""
+        learned = self.learned
+        if learned.max_clauses is None:
+            settings = yield from self._send(
+                "cluster.get_settings",
+                include_defaults=True,
+                flat_settings=True,
+                filter_path="**.*clause*",
+            )
+            learned.max_clauses = q.read_clause_limit(settings)
+        if learned.neural is None:
+            if self.options.use_neural_sparse == "auto":
+                installed = yield from self._send("cat.plugins", format="json")
+                learned.neural = q.has_neural_search(installed)
+            else:
+                learned.neural = bool(self.options.use_neural_sparse)
+        return learned.max_clauses, learned.neural
+
+    def _filter_clause(self, node: FilterNode | None) -> Plan[dict[str, Any] | None]:
+        if node is None:
+            return None
+        adopted = yield from self.ensure()
+        if not fields_of(node) <= set(adopted.kinds):
+            # A field we have not seen: it may have been mapped since we last looked.
+            adopted = yield from self._adopt()
+        return compile_filter(node, adopted.kinds)
+
+    def search(self, query: SparseVector, k: int, filter: Filter | None) -> Plan[list[SearchHit]]:
+        """Top-``k`` documents by dot product with ``query``, best first (ties by id)."""
+        query, k, node = check_search(query, k, filter)
+        codec = (yield from self.ensure()).codec
+        max_clauses, neural = yield from self._limits()
+        filter_clause = yield from self._filter_clause(node)
+        body = self._search_body(codec, query, k, filter_clause, max_clauses, neural)
+        if body is None:
+            return []
+        response = yield from self._send("search", index=self.options.index_name, body=body)
+        hits = q.parse_hits(response, codec)
+        return q.rescore(hits, query, k) if self.options.rescore else hits[:k]
+
+    def _search_body(
+        self,
+        codec: KeyCodec,
+        query: SparseVector,
+        k: int,
+        filter_clause: dict[str, Any] | None,
+        max_clauses: int,
+        neural: bool,
+    ) -> dict[str, Any] | None:
+        """The search body, or ``None`` when the query has no terms."""
+        budget = max(1, max_clauses - count_clauses(filter_clause))
+        terms = q.query_terms(codec, query, budget)
+        if terms.dropped:
+            message = (
+                f"The query has {len(terms.terms) + terms.dropped} terms but the cluster "
+                f"allows {max_clauses} clauses ({q.CLAUSE_SETTING}); kept the "
+                f"{len(terms.terms)} heaviest, dropped {terms.dropped}."
+            )
+            warnings.warn(message, ClauseLimitWarning, stacklevel=2)
+            logger.warning(message)
+        if not terms.terms:
+            return None
+        build = q.neural_sparse_query if neural else q.rank_feature_query
+        rescore = self.options.rescore
+        size = q.candidate_count(k, self.options.rescore_factor) if rescore else k
+        return q.search_body(build(terms.terms, filter_clause), size, with_vectors=True)
+
+    def bm25_search(self, text: str, k: int, filter: Filter | None) -> Plan[list[SearchHit]]:
+        """Top-``k`` documents by BM25 on the english-analysed text (for hybrid fusion)."""
+        text, k, node = check_query_text(text), check_k(k), check_filter(filter)
+        codec = (yield from self.ensure()).codec
+        filter_clause = yield from self._filter_clause(node)
+        body = q.bm25_body(text, k, filter_clause)
+        response = yield from self._send("search", index=self.options.index_name, body=body)
+        return q.parse_hits(response, codec)

@@ -1,0 +1,222 @@
+"""Block-max pruning (exact and approximate) against brute force and the full scan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_local_index import (
+    apply,
+    as_pairs,
+    brute_force,
+    filters,
+    operations,
+    random_vector,
+    vectors,
+)
+
+from langchain_splade.errors import InvalidInputError, InvalidTypeError
+from langchain_splade.stores.local import LocalSparseIndex, layout
+from langchain_splade.stores.local.kernels import (
+    build_blockmax_numpy,
+    document_order,
+    numba_kernels,
+)
+from langchain_splade.stores.local.layout import BOUND_STEP
+from langchain_splade.types import SparseVector
+
+pytestmark = pytest.mark.skipif(numba_kernels() is None, reason="numba not installed")
+
+
+def tiny_blocks(index: LocalSparseIndex, monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Blocks of ``rows`` rows, so small corpora have many blocks to prune."""
+    monkeypatch.setattr(layout, "MIN_BLOCK_ROWS", rows)
+    index._merge_min_postings = 10**9  # writes stay in the delta until optimize()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=operations,
+    query=vectors(12),
+    k=st.integers(1, 12),
+    flt=st.none() | filters(),
+    block=st.sampled_from([1, 2, 4, 8]),
+)
+def test_pruned_search_equals_brute_force(
+    ops: list[Any], query: SparseVector, k: int, flt: dict[str, Any] | None, block: int
+) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        index, model = LocalSparseIndex(kernel="numba"), {}
+        index._prune = True  # exact searches prune too
+        tiny_blocks(index, monkeypatch, block)
+        apply(index, model, ops)
+        assert index._snap.base.blockmax is not None
+        assert as_pairs(index.search(query, k=k, filter=flt)) == brute_force(model, query, k, flt)
+        exact = index.search(query, k=k, filter=flt, approximate=True, alpha=1.0)
+        assert as_pairs(exact) == brute_force(model, query, k, flt)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=st.lists(vectors(), min_size=1, max_size=80),
+    query=vectors(12),
+    k=st.integers(1, 10),
+    alpha=st.floats(0.05, 1.0),
+    flt=st.none() | filters(),
+)
+def test_approximate_hits_are_exactly_scored_and_filtered(
+    docs: list[SparseVector], query: SparseVector, k: int, alpha: float, flt: Any
+) -> None:
+    """Approximate mode may miss documents, never invent or mis-score them."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        index = LocalSparseIndex(kernel="numba")
+        tiny_blocks(index, monkeypatch, 2)
+        ids = [f"{i:03d}" for i in range(len(docs))]
+        metas = [{"g": i % 3, "n": i % 2} for i in range(len(docs))]
+        index.add(ids, docs, metadatas=metas)
+        index.optimize()
+        model = {i: (v, m) for i, v, m in zip(ids, docs, metas)}
+        full = dict(brute_force(model, query, len(docs), flt))
+        got = as_pairs(index.search(query, k=k, filter=flt, approximate=True, alpha=alpha))
+        assert len(got) <= k
+        assert all(full[doc_id] == score for doc_id, score in got)  # in filter, exact
+        assert got == sorted(got, key=lambda item: (-item[1], item[0]))
+        assert bool(got) == bool(full)  # the first block is always scored
+
+
+def clustered_corpus(
+    n: int, seed: int = 0, vocab: int = 3000, topics: int = 60
+) -> tuple[sp.csr_matrix, list[SparseVector]]:
+    """Documents drawn around topics (shared term sets), in random order: like SPLADE
+    vectors, and unlike independent draws, they co-occur, so pruning has work to skip."""
+    rng = np.random.default_rng(seed)
+    topic_terms = [rng.choice(vocab, size=40, replace=False) for _ in range(topics)]
+    rows, cols, vals = [], [], []
+    for r in range(n):
+        own = topic_terms[int(rng.integers(topics))]
+        terms = np.union1d(rng.choice(own, size=20, replace=False), rng.choice(vocab, size=6))
+        rows.append(np.full(terms.shape[0], r))
+        cols.append(terms)
+        vals.append(rng.lognormal(0.0, 0.6, size=terms.shape[0]).astype(np.float32))
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, vocab)
+    )
+    matrix.sort_indices()
+    queries = []
+    for _ in range(30):
+        own = topic_terms[int(rng.integers(topics))]
+        terms = np.union1d(rng.choice(own, size=12, replace=False), rng.choice(vocab, size=4))
+        queries.append(SparseVector(terms, rng.lognormal(0.0, 0.5, size=terms.shape[0])))
+    return matrix, queries
+
+
+@pytest.mark.slow
+def test_exact_on_100k_documents_and_approximate_recall() -> None:
+    n = 100_000
+    matrix, queries = clustered_corpus(n)
+    index = LocalSparseIndex(kernel="numba")
+    index._prune = True
+    ids = [f"doc{i:06d}" for i in range(n)]
+    index.add_csr(ids, matrix.indptr, matrix.indices, matrix.data)
+    index.optimize()
+    dense = matrix.astype(np.float64).T.tocsr()
+    recall = []
+    for query in queries:
+        q = np.zeros(matrix.shape[1])
+        q[query.indices] = query.values.astype(np.float64)
+        scores = dense.T @ q
+        top = np.argsort(-scores, kind="stable")[:10]
+        hits = index.search(query, k=10)
+        assert [h.score for h in hits] == pytest.approx(scores[top].tolist(), rel=1e-12)
+        assert {h.id for h in hits} == {ids[i] for i in top}  # no ties in continuous weights
+        index._prune = False
+        assert as_pairs(index.search(query, k=10)) == as_pairs(hits)  # the full scan agrees
+        index._prune = True
+        approx = index.search(query, k=10, approximate=True, alpha=0.8)
+        recall.append(len({h.id for h in approx} & {h.id for h in hits}) / len(hits))
+    assert np.mean(recall) >= 0.8
+
+
+def test_blockmax_bounds_cover_every_posting_and_kernels_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(layout, "MIN_BLOCK_ROWS", 8)
+    rng = np.random.default_rng(3)
+    index = LocalSparseIndex(kernel="numba")
+    index.add([str(i) for i in range(700)], [random_vector(rng) for _ in range(700)])
+    index.optimize()
+    base = index._snap.base
+    assert base.blockmax is not None and base.blockmax.block_rows == 8
+    reference = build_blockmax_numpy(base.postings, base.forward.n_rows)
+    for name in ("bm_indptr", "bm_block", "bm_bound", "bm_start"):
+        np.testing.assert_array_equal(getattr(base.blockmax, name), getattr(reference, name))
+    postings, bm = base.postings, base.blockmax
+    for t in range(postings.vocab_size):
+        lo, hi = postings.term_indptr[t], postings.term_indptr[t + 1]
+        blocks = postings.post_docs[lo:hi] // 8
+        bound_of = dict(
+            zip(
+                bm.bm_block[bm.bm_indptr[t] : bm.bm_indptr[t + 1]].tolist(),
+                bm.bm_bound[bm.bm_indptr[t] : bm.bm_indptr[t + 1]].tolist(),
+            )
+        )
+        assert set(bound_of) == set(blocks.tolist())
+        best: dict[int, int] = {}
+        for block, code in zip(blocks.tolist(), postings.post_q[lo:hi].tolist()):
+            best[block] = max(best.get(block, 0), code)
+        for block, code in best.items():  # the tightest uint8 bound above the block max
+            assert code <= bound_of[block] * BOUND_STEP < code + BOUND_STEP
+    kernels = numba_kernels()
+    assert kernels is not None
+    np.testing.assert_array_equal(
+        kernels.document_order(base.forward), document_order(base.forward)
+    )
+
+
+def test_merge_groups_documents_by_their_heaviest_term() -> None:
+    index = LocalSparseIndex(kernel="numba")
+    vecs = [SparseVector([i % 5, 10 + i % 7], [2.0, 1.0]) for i in range(40)]
+    index.add([f"d{i:02d}" for i in range(40)], vecs)
+    index.optimize()
+    heaviest = [int(doc.vector.indices[0]) for doc in index.get(index.ids())]
+    assert heaviest == sorted(heaviest)
+    assert sorted(index.ids()) == [f"d{i:02d}" for i in range(40)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"approximate": True, "alpha": 0.0}, InvalidInputError),
+        ({"approximate": True, "alpha": 1.5}, InvalidInputError),
+        ({"approximate": True, "alpha": "high"}, InvalidTypeError),
+        ({"approximate": "yes"}, InvalidTypeError),
+    ],
+)
+def test_bad_approximate_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    index = LocalSparseIndex()
+    index.add(["a"], [SparseVector([1], [1.0])])
+    with pytest.raises(error):
+        index.search(SparseVector([1], [1.0]), **kwargs)
+    with pytest.raises(error):
+        index.search_batch([SparseVector([1], [1.0])], **kwargs)
+
+
+def test_retriever_passes_approximate_search_kwargs() -> None:
+    """``SpladeRetriever(search_kwargs={"approximate": True, ...})`` reaches the index."""
+    from langchain_splade import SpladeRetriever
+
+    texts = ["heart disease and diet", "the stock market fell", "diet and exercise"]
+    exact = SpladeRetriever.from_texts(texts, k=2)
+    approx = SpladeRetriever.from_texts(
+        texts, k=2, search_kwargs={"approximate": True, "alpha": 1.0}
+    )
+    assert [d.page_content for d in approx.invoke("diet")] == [
+        d.page_content for d in exact.invoke("diet")
+    ]
+    broken = SpladeRetriever.from_texts(texts, k=2, search_kwargs={"approximate": "yes"})
+    with pytest.raises(InvalidTypeError):
+        broken.invoke("diet")
