@@ -17,36 +17,39 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
-    quality = json.loads((RESULTS / "quality_backends.json").read_text())["results"]
-    encode = json.loads((RESULTS / "encode_throughput_cpu_float32.json").read_text())
+    quality = json.loads((RESULTS / "quality.json").read_text())["results"]["truncate"]["metrics"]
+    encode = json.loads((RESULTS / "encode_throughput_cpu_float32.json").read_text())["systems"]
     latency = json.loads((RESULTS / "search_latency.json").read_text())
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ax = axes[0]
-    modes = ["bm25", "sparse", "hybrid"]
-    width = 0.2
-    for offset, (dataset, backend) in enumerate(
-        (d, b) for d in quality for b in ("local", "opensearch")
-    ):
-        values = [quality[dataset][backend][m]["ndcg@10"] for m in modes]
-        ax.bar(
-            [i + offset * width for i in range(len(modes))],
-            values,
-            width,
-            label=f"{dataset} / {backend}",
-        )
-    ax.set_xticks([i + 1.5 * width for i in range(len(modes))], ["BM25", "SPLADE", "hybrid"])
+    modes = {"bm25": "BM25", "sparse": "SPLADE", "max_a0.8": "hybrid (default)"}
+    width = 0.25
+    for offset, dataset in enumerate(quality):
+        values = [quality[dataset][m]["ndcg@10"] for m in modes]
+        ax.bar([i + offset * width for i in range(len(modes))], values, width, label=dataset)
+    ax.set_xticks([i + width for i in range(len(modes))], list(modes.values()))
     ax.set_ylabel("nDCG@10")
-    ax.set_title("Retrieval quality (splade-tiny)")
-    ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    ax.set_title("Retrieval quality (splade-tiny, 256 tokens)")
+    ax.set_ylim(0, 1.0)
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
 
     ax = axes[1]
-    names = ["textbook formula", "SpladeEncoder"]
-    values = [encode["seed_docs_per_s"], encode["encoder_docs_per_s"]]
-    ax.bar(names, values, color=["#999999", "#1f77b4"])
-    ax.set_ylabel("documents / s (2-core CPU, ~250 tokens)")
-    ax.set_title(f"Encoding: {encode['speedup']:.1f}x, identical output")
+    names = {
+        "st_torch": "sentence-transformers",
+        "splade_encoder": "SpladeEncoder",
+        "splade_encoder_int8": "SpladeEncoder int8",
+    }
+    present = [n for n in names if n in encode]
+    ax.bar(
+        [names[n] for n in present],
+        [encode[n]["docs_per_s"] for n in present],
+        color=["#999999", "#1f77b4", "#aec7e8"][: len(present)],
+    )
+    ax.set_ylabel("documents / s (2-core CPU, ~280 tokens)")
+    ratio = encode["splade_encoder"]["docs_per_s"] / encode["st_torch"]["docs_per_s"]
+    ax.set_title(f"Encoding: {ratio:.2f}x sentence-transformers, identical output")
+    ax.tick_params(axis="x", labelsize=8)
 
     ax = axes[2]
     sizes, systems = _latency_rows(latency)
@@ -60,7 +63,7 @@ def main() -> None:
     ax.set_xticks([j + 0.25 for j in range(len(sizes))], [f"{s:,} docs" for s in sizes])
     ax.set_ylabel("p50 query latency (ms)")
     ax.set_yscale("log")
-    ax.set_title("Local index search latency")
+    ax.set_title("Local search, synthetic Zipf corpus (earlier run)")
     ax.legend(fontsize=8)
 
     fig.tight_layout()
