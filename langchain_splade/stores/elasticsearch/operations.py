@@ -18,21 +18,20 @@ What differs is overridden here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
-from langchain_splade.errors import BackendError, SpladeError
-from langchain_splade.stores import plans
+from langchain_splade.errors import BackendError
 from langchain_splade.stores.base import Filter
 from langchain_splade.stores.elasticsearch import failures
 from langchain_splade.stores.elasticsearch import layout as es_layout
 from langchain_splade.stores.elasticsearch import query as es_q
-from langchain_splade.stores.opensearch import bulk, indexmeta
+from langchain_splade.stores.opensearch import indexmeta
 from langchain_splade.stores.opensearch import mapping as shared_layout
 from langchain_splade.stores.opensearch import operations as shared
 from langchain_splade.stores.opensearch.keys import TERM_ID, KeyCodec
-from langchain_splade.stores.plans import Call, Plan
+from langchain_splade.stores.plans import Plan
 from langchain_splade.types import SearchHit, SparseVector
 
 NO_KNOWN_LIMIT = 2**31 - 1
@@ -51,47 +50,12 @@ class Operations(shared.Operations):
     """The plans of one Elasticsearch index (see the module docstring)."""
 
     options: Options
+    failures: ClassVar[ModuleType] = failures
+    bulk_body: ClassVar[str] = "operations"
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.version: tuple[int, int] | None = None
-
-    # -- failures -------------------------------------------------------------------
-
-    def _send(self, api: str, **kwargs: Any) -> Plan[Any]:
-        """One call, retried with backoff on timeouts and 429/502/503/504."""
-        return plans.retrying(Call(api, kwargs), failures.is_retryable, self.options.retry)
-
-    def _translate(self, action: str, exc: BaseException) -> SpladeError | None:
-        if failures.is_index_missing(exc):
-            self.forget()
-        policy = self.options.retry
-        return failures.translate(
-            exc,
-            action=action,
-            index_name=self.options.index_name,
-            where=self.options.where,
-            retries=f" ({policy.max_retries + 1} attempts, backoff from "
-            f"{policy.initial_backoff} s)",
-        )
-
-    def _bulk(
-        self, op: str, ids: list[str], sources: Mapping[str, Mapping[str, Any]] | None
-    ) -> Plan[list[plans.BulkItem]]:
-        name = self.options.index_name
-        return (
-            yield from plans.bulk(
-                ids,
-                lambda chunk: Call(
-                    "bulk", {"index": name, "operations": bulk.bulk_lines(op, chunk, sources)}
-                ),
-                chunk_size=self.options.chunk_size,
-                policy=self.options.retry,
-                retryable=failures.is_retryable,
-                item_retry_statuses=failures.RETRY_STATUSES,
-                describe=lambda exc: str(self._translate("store documents", exc) or exc),
-            )
-        )
 
     # -- the index itself -----------------------------------------------------------
 

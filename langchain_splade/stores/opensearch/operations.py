@@ -15,7 +15,8 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 from langchain_splade.errors import IncompatibleIndexError, InvalidTypeError, SpladeError
 from langchain_splade.filters import FilterNode
@@ -74,6 +75,11 @@ class Learned:
 class Operations:
     """The plans of one index; state learned from the cluster is shared by both APIs."""
 
+    failures: ClassVar[ModuleType] = failures
+    """How this engine's client errors are classified and explained (a subclass swaps it)."""
+    bulk_body: ClassVar[str] = "body"
+    """The bulk API's keyword for the NDJSON lines in this engine's client."""
+
     def __init__(self, options: Options) -> None:
         self.options = options
         self.learned = Learned()
@@ -91,7 +97,7 @@ class Operations:
         except SpladeError:
             raise
         except Exception as exc:
-            if failures.status_of(exc) == 400 and self.learned.meta is not None:
+            if self.failures.status_of(exc) == 400 and self.learned.meta is not None:
                 # A rejected request is often a mapping changed underneath us.
                 changed = yield from self._changed_underneath()
                 if changed is not None:
@@ -102,10 +108,10 @@ class Operations:
             raise translated from exc
 
     def _translate(self, action: str, exc: BaseException) -> SpladeError | None:
-        if failures.is_index_missing(exc):
+        if self.failures.is_index_missing(exc):
             self.forget()
         policy = self.options.retry
-        return failures.translate(
+        return self.failures.translate(
             exc,
             action=action,
             index_name=self.options.index_name,
@@ -126,7 +132,7 @@ class Operations:
 
     def _send(self, api: str, **kwargs: Any) -> Plan[Any]:
         """One call, retried with backoff on timeouts and 429/502/503/504."""
-        return plans.retrying(Call(api, kwargs), failures.is_retryable, self.options.retry)
+        return plans.retrying(Call(api, kwargs), self.failures.is_retryable, self.options.retry)
 
     # -- the index itself -----------------------------------------------------------
 
@@ -249,12 +255,12 @@ class Operations:
             yield from plans.bulk(
                 ids,
                 lambda chunk: Call(
-                    "bulk", {"index": name, "body": bulk.bulk_lines(op, chunk, sources)}
+                    "bulk", {"index": name, self.bulk_body: bulk.bulk_lines(op, chunk, sources)}
                 ),
                 chunk_size=self.options.chunk_size,
                 policy=self.options.retry,
-                retryable=failures.is_retryable,
-                item_retry_statuses=failures.RETRY_STATUSES,
+                retryable=self.failures.is_retryable,
+                item_retry_statuses=self.failures.RETRY_STATUSES,
                 describe=lambda exc: str(self._translate("store documents", exc) or exc),
             )
         )
