@@ -19,7 +19,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     quality = json.loads((RESULTS / "quality.json").read_text())["results"]["truncate"]["metrics"]
     encode = json.loads((RESULTS / "encode_throughput_cpu_float32.json").read_text())["systems"]
-    latency = json.loads((RESULTS / "search_latency.json").read_text())
+    latency = json.loads((RESULTS / "search_latency_resampled.json").read_text())["runs"][-1]
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ax = axes[0]
@@ -48,38 +48,26 @@ def main() -> None:
     )
     ax.set_ylabel("documents / s (2-core CPU, ~280 tokens)")
     ratio = encode["splade_encoder"]["docs_per_s"] / encode["st_torch"]["docs_per_s"]
-    ax.set_title(f"Encoding: {ratio:.2f}x sentence-transformers, identical output")
+    ax.set_title(f"Encoding: {ratio:.2f}x sentence-transformers")
     ax.tick_params(axis="x", labelsize=8)
 
     ax = axes[2]
-    sizes, systems = _latency_rows(latency)
-    for i, system in enumerate(systems):
-        ax.bar(
-            [j + i * 0.25 for j in range(len(sizes))],
-            [systems[system][s] for s in sizes],
-            0.25,
-            label=system,
-        )
-    ax.set_xticks([j + 0.25 for j in range(len(sizes))], [f"{s:,} docs" for s in sizes])
-    ax.set_ylabel("p50 query latency (ms)")
-    ax.set_yscale("log")
-    ax.set_title("Local search, synthetic Zipf corpus (earlier run)")
-    ax.legend(fontsize=8)
+    families = {"exact": "#1f77b4", "approx": "#aec7e8", "scan": "#999999", "splade": "#7f7f7f"}
+    families |= {"seismic": "#d62728", "bmp": "#2ca02c"}
+    for system, row in latency["latency"].items():
+        family = next((f for f in families if system.startswith(f)), "scan")
+        ax.scatter(row["p50_ms"], row["recall_at_10"], color=families[family], s=25)
+        ax.annotate(system, (row["p50_ms"], row["recall_at_10"]), fontsize=6,
+                    xytext=(3, 2), textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 query latency (ms, log scale)")
+    ax.set_ylabel("recall@10 vs exact")
+    ax.set_title(f"Search, {latency['docs']:,} SPLADE docs")
 
     fig.tight_layout()
     out = RESULTS / "summary.png"
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")
-
-
-def _latency_rows(latency: dict) -> tuple[list[int], dict[str, dict[int, float]]]:  # type: ignore[type-arg]
-    systems: dict[str, dict[int, float]] = {}
-    sizes = []
-    for run in latency["runs"]:
-        sizes.append(run["docs"])
-        for system, row in run["latency"].items():
-            systems.setdefault(system, {})[run["docs"]] = row["p50_ms"]
-    return sizes, systems
 
 
 if __name__ == "__main__":

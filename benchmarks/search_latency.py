@@ -15,6 +15,10 @@ noisy neighbour on the shared machine slows all of them alike):
   matrix injected and a stub model returning our pre-encoded queries.
 * ``seismic qc=Q hf=H``: ``pyseismic-lsr`` (n_postings 2000, summary_energy 0.3,
   as in the issue) at several query-time settings (query_cut, heap_factor).
+* ``bmp a=X``: the ``bmp`` package (Block-Max Pruning, Rust; blocks of 64), fed the
+  documents in this index's merge order (BMP expects a reordered corpus and has no
+  reordering of its own) with weights scaled to its integer range
+  (``255 / max weight``, so its top-k is exact only up to that quantisation).
 
 Recall@10 is against ``exact``'s top-10 ids. Build times: ours (add + merge, with
 document reordering and block bounds), and the same build without reordering and
@@ -32,6 +36,7 @@ import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -106,6 +111,26 @@ def make_splade_index(docs: Csr, queries: Sequence[SparseVector]) -> Any:
     model.model = _StubModel(queries)
     model.retrieve(["0"], k=10, show_progress=False, n_threads=1)  # compile
     return model
+
+
+def make_bmp(index: LocalSparseIndex, directory: Path) -> tuple[Any, float, float]:
+    """A ``bmp`` index of the local index's merged rows, in their order; returns it, its
+    build time and the query weight scale."""
+    import bmp
+
+    snap = index._snap
+    forward = snap.base.forward
+    scale = 255.0 / float(forward.values.max())
+    start = time.perf_counter()
+    indexer = bmp.Indexer(str(directory / "bmp"), bsize=64, compress_range=False)
+    names = np.array([str(t) for t in range(VOCAB)], dtype=object)
+    for r in range(forward.n_rows):
+        lo, hi = int(forward.indptr[r]), int(forward.indptr[r + 1])
+        codes = np.rint(forward.values[lo:hi] * scale).astype(np.int64)
+        indexer.add_document(snap.ids[r], dict(zip(names[forward.terms[lo:hi]], codes.tolist())))
+    indexer.finish()
+    searcher = bmp.Searcher(str(directory / "bmp"))
+    return searcher, time.perf_counter() - start, 100.0
 
 
 def make_seismic(docs: Csr) -> tuple[Any, float]:
@@ -199,11 +224,13 @@ def run(args: argparse.Namespace, n_docs: int) -> dict[str, Any]:
     def local(alpha: float | None, prune: bool = True) -> Callable[[int], list[int]]:
         def go(i: int) -> list[int]:
             index._prune = prune
-            if alpha is None:
-                hits = index.search(queries[i], k=k)
-            else:
-                hits = index.search(queries[i], k=k, approximate=True, alpha=alpha)
-            index._prune = False
+            try:
+                if alpha is None:
+                    hits = index.search(queries[i], k=k)
+                else:
+                    hits = index.search(queries[i], k=k, approximate=True, alpha=alpha)
+            finally:
+                index._prune = True
             return [int(h.id) for h in hits]
 
         return go
@@ -236,6 +263,27 @@ def run(args: argparse.Namespace, n_docs: int) -> dict[str, Any]:
                 return [int(doc) for _, _, doc in found]
 
             systems[f"seismic qc={qc} hf={hf}"] = sq
+    if args.bmp:
+        bmp_dir = Path(tempfile.mkdtemp(prefix="bmp-"))
+        searcher, extra_build["bmp"], q_scale = make_bmp(index, bmp_dir)
+        logger.info("bmp built in %.1fs", extra_build["bmp"])
+        names = np.array([str(t) for t in range(VOCAB)], dtype=object)
+        bmp_queries = [
+            dict(
+                zip(
+                    names[q.indices],
+                    np.maximum(np.rint(q.values * q_scale), 1).astype(np.int64).tolist(),
+                )
+            )
+            for q in queries
+        ]
+        for alpha in args.bmp_alphas:
+
+            def bq(i: int, alpha: float = alpha) -> list[int]:
+                found, _ = searcher.search(bmp_queries[i], k=k, alpha=alpha, beta=1.0)
+                return [int(doc) for doc in found]
+
+            systems[f"bmp a={alpha}"] = bq
     del docs
     times, results = interleaved(systems, n_queries)
     exact = results["exact"]
@@ -248,8 +296,17 @@ def run(args: argparse.Namespace, n_docs: int) -> dict[str, Any]:
     base = latency["scan"]["p50_ms"]
     for name in latency:
         latency[name]["speedup_vs_scan"] = round(base / latency[name]["p50_ms"], 2)
+
+    def scan_batch(threads: int) -> Any:
+        index._prune = False
+        try:
+            return index.search_batch(queries, k=k, n_threads=threads)
+        finally:
+            index._prune = True
+
     batch = {
         "exact": throughput(lambda t: index.search_batch(queries, k=k, n_threads=t), n_queries),
+        "scan": throughput(scan_batch, n_queries),
         f"approx a={args.batch_alpha}": throughput(
             lambda t: index.search_batch(
                 queries, k=k, n_threads=t, approximate=True, alpha=args.batch_alpha
@@ -321,6 +378,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"- Build: {r['build_s']['ours']} s (before pruning: {r['build_s']['before_pruning']}"
             f" s, ratio {r['build_s']['ours'] / r['build_s']['before_pruning']:.2f})"
             + (f"; Seismic {r['build_s']['seismic']} s" if "seismic" in r["build_s"] else "")
+            + (f"; bmp {r['build_s']['bmp']} s" if "bmp" in r["build_s"] else "")
             + ".",
             f"- Memory: {b['postings']} B/posting + {b['block_bounds']} B/posting of block "
             f"bounds = {b['inverted_index_total']} B/posting for the whole inverted index "
@@ -357,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[(10, 0.9), (20, 0.9), (30, 1.0)],
         help="query_cut,heap_factor pairs",
     )
+    parser.add_argument("--bmp", action="store_true", help="also build a bmp index")
+    parser.add_argument("--bmp-alphas", type=float, nargs="*", default=[1.0, 0.9])
     parser.add_argument("--no-splade-index", action="store_true")
     parser.add_argument(
         "--no-before-build", action="store_true", help="skip timing the pre-pruning build"
@@ -370,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = {
         "benchmark": "search_latency",
         "command": "python benchmarks/search_latency.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info("numpy", "numba", "scipy", "splade-index", "pyseismic-lsr"),
+        "machine": machine_info("numpy", "numba", "scipy", "splade-index", "pyseismic-lsr", "bmp"),
         "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
         "runs": runs,
     }

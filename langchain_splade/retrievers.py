@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -106,6 +107,7 @@ class SpladeRetriever(BaseRetriever):
         check_k(self.candidates, "candidates")
         if self.mode not in ("sparse", "bm25", "hybrid"):
             raise InvalidInputError(f"mode={self.mode!r}.", expected="'sparse', 'bm25' or 'hybrid'")
+        _check_search_kwargs(self.index, self.search_kwargs)
         self.index.check_encoder(self.encoder.fingerprint)
 
     # -- construction ---------------------------------------------------------------
@@ -381,3 +383,26 @@ def _document_ids(documents: Sequence[Document]) -> list[str] | None:
     if all(i is None for i in ids):
         return None
     return [i if i is not None else uuid.uuid4().hex for i in ids]
+
+
+def _check_search_kwargs(index: SparseIndex, options: Mapping[str, Any] | None) -> None:
+    """Refuse ``search_kwargs`` the index's ``search`` cannot take, at construction
+    rather than at the first query (e.g. ``approximate`` on a remote index)."""
+    if not options:
+        return
+    name = type(index).__name__
+    reserved = sorted({"query", "k", "filter"} & set(options))
+    if reserved:
+        raise InvalidInputError(
+            f"search_kwargs sets {reserved}, which the retriever passes itself.",
+            expected="options of the index's search other than query, k and filter",
+            fix="set k= and filter= on the retriever instead",
+        )
+    try:
+        inspect.signature(index.search).bind(None, **options)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"search_kwargs {sorted(options)} do not fit {name}.search ({exc}).",
+            expected=f"keyword arguments of {name}.search",
+            fix="drop them: approximate=/alpha= are options of LocalSparseIndex.search",
+        ) from None

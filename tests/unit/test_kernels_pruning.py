@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -20,21 +21,21 @@ from test_local_index import (
 )
 
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
-from langchain_splade.stores.local import LocalSparseIndex, layout
-from langchain_splade.stores.local.kernels import (
-    build_blockmax_numpy,
-    document_order,
-    numba_kernels,
-)
+from langchain_splade.stores.local import LocalSparseIndex, layout, search
+from langchain_splade.stores.local.kernels import build_blockmax_numpy, numba_kernels
 from langchain_splade.stores.local.layout import BOUND_STEP
 from langchain_splade.types import SparseVector
 
 pytestmark = pytest.mark.skipif(numba_kernels() is None, reason="numba not installed")
+_numba_order = pytest.importorskip("langchain_splade.stores.local._numba_order")
+_numba_pruned = pytest.importorskip("langchain_splade.stores.local._numba_pruned")
 
 
 def tiny_blocks(index: LocalSparseIndex, monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
-    """Blocks of ``rows`` rows, so small corpora have many blocks to prune."""
+    """Blocks of ``rows`` rows, so small corpora have many blocks to prune (and exact
+    searches prune however loose tiny random corpora make the bounds)."""
     monkeypatch.setattr(layout, "MIN_BLOCK_ROWS", rows)
+    monkeypatch.setattr(search, "LOOSE_BOUNDS", float("inf"))
     index._merge_min_postings = 10**9  # writes stay in the delta until optimize()
 
 
@@ -45,14 +46,23 @@ def tiny_blocks(index: LocalSparseIndex, monkeypatch: pytest.MonkeyPatch, rows: 
     k=st.integers(1, 12),
     flt=st.none() | filters(),
     block=st.sampled_from([1, 2, 4, 8]),
+    first=st.sampled_from([1, 2, 64]),
+    scan_share=st.sampled_from([0.0, 0.5, 1.0]),
 )
 def test_pruned_search_equals_brute_force(
-    ops: list[Any], query: SparseVector, k: int, flt: dict[str, Any] | None, block: int
+    ops: list[Any],
+    query: SparseVector,
+    k: int,
+    flt: dict[str, Any] | None,
+    block: int,
+    first: int,
+    scan_share: float,
 ) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         index, model = LocalSparseIndex(kernel="numba"), {}
-        index._prune = True  # exact searches prune too
         tiny_blocks(index, monkeypatch, block)
+        monkeypatch.setattr(_numba_pruned, "FIRST_BLOCKS", first)  # both passes score
+        monkeypatch.setattr(_numba_pruned, "SCAN_SHARE", scan_share)  # and the fallback
         apply(index, model, ops)
         assert index._snap.base.blockmax is not None
         assert as_pairs(index.search(query, k=k, filter=flt)) == brute_force(model, query, k, flt)
@@ -123,6 +133,7 @@ def test_exact_on_100k_documents_and_approximate_recall() -> None:
     ids = [f"doc{i:06d}" for i in range(n)]
     index.add_csr(ids, matrix.indptr, matrix.indices, matrix.data)
     index.optimize()
+    assert search._bounds_prune(index._snap.base)  # exact searches below do prune
     dense = matrix.astype(np.float64).T.tocsr()
     recall = []
     for query in queries:
@@ -170,15 +181,59 @@ def test_blockmax_bounds_cover_every_posting_and_kernels_agree(
             best[block] = max(best.get(block, 0), code)
         for block, code in best.items():  # the tightest uint8 bound above the block max
             assert code <= bound_of[block] * BOUND_STEP < code + BOUND_STEP
-    kernels = numba_kernels()
-    assert kernels is not None
-    np.testing.assert_array_equal(
-        kernels.document_order(base.forward), document_order(base.forward)
+
+
+def near_duplicate_families(
+    n_families: int, size: int, seed: int = 0
+) -> tuple[list[str], list[SparseVector]]:
+    """``n_families`` x ``size`` documents, shuffled: each keeps ~90 % of its family's
+    40 terms with jittered weights (how resampled SPLADE corpora look)."""
+    rng = np.random.default_rng(seed)
+    ids, vecs = [], []
+    for f in range(n_families):
+        terms = np.sort(rng.choice(5_000, size=40, replace=False))
+        weights = rng.lognormal(0.0, 0.6, size=40)
+        for i in range(size):
+            keep = rng.random(40) < 0.9
+            jitter = rng.lognormal(0.0, 0.15, size=int(keep.sum()))
+            ids.append(f"f{f:02d}-{i:03d}")
+            vecs.append(SparseVector(terms[keep], (weights[keep] * jitter).astype(np.float32)))
+    order = rng.permutation(len(ids))
+    return [ids[i] for i in order], [vecs[i] for i in order]
+
+
+def test_merge_clusters_similar_documents_into_blocks() -> None:
+    """The compiled merge order puts each family in few blocks: the (term, block)
+    entries, which block-max search reads, drop well below an arbitrary order's."""
+    ids, vecs = near_duplicate_families(24, 64)
+    clustered = LocalSparseIndex(kernel="numba")
+    clustered.add(ids, vecs)
+    clustered.optimize()
+    arbitrary = LocalSparseIndex(kernel="numba")
+    arbitrary._kernels = dataclasses.replace(
+        arbitrary._kernels, document_order=lambda f: np.arange(f.n_rows, dtype=np.int64)
     )
+    arbitrary.add(ids, vecs)
+    arbitrary.optimize()
+    ordered, shuffled = clustered._snap.base.blockmax, arbitrary._snap.base.blockmax
+    assert ordered is not None and shuffled is not None
+    assert ordered.n_entries < 0.5 * shuffled.n_entries
+    families_per_block = [
+        len({doc_id[:3] for doc_id in clustered.ids()[b : b + 64]}) for b in range(0, len(ids), 64)
+    ]
+    assert np.mean(families_per_block) <= 2.5  # 24 families of 64 in 24 blocks
+    assert sorted(clustered.ids()) == sorted(ids)
+    forward = clustered._snap.base.forward
+    np.testing.assert_array_equal(  # deterministic
+        _numba_order.document_order(forward), _numba_order.document_order(forward)
+    )
+    query = vecs[5]
+    assert as_pairs(clustered.search(query, k=10)) == as_pairs(arbitrary.search(query, k=10))
 
 
-def test_merge_groups_documents_by_their_heaviest_term() -> None:
-    index = LocalSparseIndex(kernel="numba")
+def test_numpy_merge_groups_documents_by_their_heaviest_term() -> None:
+    """The numpy fallback never prunes, so it keeps a cheap order."""
+    index = LocalSparseIndex(kernel="numpy")
     vecs = [SparseVector([i % 5, 10 + i % 7], [2.0, 1.0]) for i in range(40)]
     index.add([f"d{i:02d}" for i in range(40)], vecs)
     index.optimize()
@@ -220,3 +275,17 @@ def test_retriever_passes_approximate_search_kwargs() -> None:
     broken = SpladeRetriever.from_texts(texts, k=2, search_kwargs={"approximate": "yes"})
     with pytest.raises(InvalidTypeError):
         broken.invoke("diet")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [({"aproximate": True}, "do not fit LocalSparseIndex.search"), ({"k": 3}, "k= and filter=")],
+)
+def test_retriever_refuses_search_kwargs_the_index_cannot_take(
+    options: dict[str, Any], says: str
+) -> None:
+    """A typo (or an option of another backend) fails at construction, typed."""
+    from langchain_splade import SpladeRetriever
+
+    with pytest.raises(InvalidInputError, match=says):
+        SpladeRetriever.from_texts(["heart disease and diet"], search_kwargs=options)

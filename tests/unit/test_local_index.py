@@ -20,7 +20,7 @@ from langchain_splade.filters import matches, parse_filter
 from langchain_splade.stores.base import SparseIndex
 from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.stores.local.filtering import ColumnCache
-from langchain_splade.stores.local.kernels import numba_kernels
+from langchain_splade.stores.local.kernels import build_postings_numpy, numba_kernels
 from langchain_splade.types import EncoderFingerprint, SparseVector
 
 KERNELS = ["numpy"] + (["numba"] if numba_kernels() is not None else [])
@@ -197,18 +197,18 @@ def test_numba_and_numpy_kernels_agree(
 
 
 def test_numba_and_numpy_build_identical_postings() -> None:
+    """The two transposes agree bit for bit on the same rows (their merge orders
+    differ: only the compiled kernel prunes, so only it clusters)."""
     if numba_kernels() is None:
         pytest.skip("numba not installed")
     rng = np.random.default_rng(1)
-    index_a, index_b = LocalSparseIndex(kernel="numpy"), LocalSparseIndex(kernel="numba")
-    for index in (index_a, index_b):
-        rng = np.random.default_rng(1)
-        vecs = [random_vector(rng) for _ in range(500)]
-        index.add([str(i) for i in range(500)], vecs)
-        index.optimize()
-    pa, pb = index_a._snap.base.postings, index_b._snap.base.postings
+    index = LocalSparseIndex(kernel="numba")
+    index.add([str(i) for i in range(500)], [random_vector(rng) for _ in range(500)])
+    index.optimize()
+    base = index._snap.base
+    reference = build_postings_numpy(base.forward, base.postings.vocab_size)
     for name in ("term_indptr", "post_docs", "post_q", "term_scale"):
-        np.testing.assert_array_equal(getattr(pa, name), getattr(pb, name))
+        np.testing.assert_array_equal(getattr(base.postings, name), getattr(reference, name))
 
 
 def random_vector(rng: np.random.Generator, vocab: int = 300, terms: int = 20) -> SparseVector:

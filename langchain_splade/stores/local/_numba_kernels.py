@@ -2,9 +2,10 @@
 
 Kept apart so that importing the package never imports numba: the ``fast`` extra is
 optional, and compiling costs a few seconds on first use (cached on disk afterwards
-with ``cache=True``). This module holds the building blocks (transpose, document
-order, the running top-k heap, exact ranking); ``_numba_pruned`` the block-max search
-and ``_numba_exhaustive`` the plain term-at-a-time scan.
+with ``cache=True``). This module holds the building blocks (transpose, block bounds,
+the running top-k heap, exact ranking); ``_numba_order`` the document order,
+``_numba_pruned`` the block-max search and ``_numba_exhaustive`` the plain
+term-at-a-time scan.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from langchain_splade.stores.local.layout import (
     Query,
     Ranked,
     block_rows_for,
-    order_by_keys,
 )
 
 
@@ -118,36 +118,6 @@ def build_blockmax(postings: Postings, n_rows: int) -> BlockMax:
         postings.term_indptr, postings.post_docs, postings.post_q, np.int64(block_rows)
     )
     return BlockMax(block_rows, bm_indptr, bm_block, bm_bound, bm_start)
-
-
-@numba.njit(nogil=True, cache=True)
-def _top_two(indptr, terms, values):  # type: ignore[no-untyped-def]
-    """Per row: the heaviest and second heaviest term (ties: smaller id), -1 if none."""
-    n = indptr.shape[0] - 1
-    top1 = np.full(n, -1, dtype=np.int64)
-    top2 = np.full(n, -1, dtype=np.int64)
-    for r in range(n):
-        w1 = np.float32(-1.0)
-        w2 = np.float32(-1.0)
-        for p in range(indptr[r], indptr[r + 1]):
-            w = values[p]
-            t = terms[p]
-            if w > w1:  # terms ascend, so ">" keeps the smaller id on ties
-                top2[r], w2 = top1[r], w1
-                top1[r], w1 = t, w
-            elif w > w2:
-                top2[r], w2 = t, w
-    return top1, top2
-
-
-def document_order(forward: ForwardStore) -> npt.NDArray[np.int64]:
-    """Compiled :func:`kernels.document_order` (the same permutation)."""
-    top1, top2 = _top_two(
-        np.ascontiguousarray(forward.indptr, dtype=np.int64),
-        np.ascontiguousarray(forward.terms, dtype=np.int32),
-        np.ascontiguousarray(forward.values, dtype=np.float32),
-    )
-    return order_by_keys(top1, top2)
 
 
 @numba.njit(nogil=True, cache=True)

@@ -125,11 +125,9 @@ def build_blockmax_numpy(postings: Postings, n_rows: int) -> BlockMax:
 def document_order(forward: ForwardStore) -> npt.NDArray[np.int64]:
     """A row order that groups documents by their two heaviest terms.
 
-    Why: block-max bounds are tight only when a block's documents look alike. Full
-    graph bisection (Dhulipala et al., KDD 2016; used by BMP) costs tens of seconds
-    per million documents; sorting by the heaviest and second heaviest term
-    (ties by smaller term id, then original row) is one O(nnz) pass plus a sort, and
-    groups documents of one topic together.
+    The numpy kernels never prune, so their merges keep this cheap order (one pass
+    plus a sort); the compiled kernels cluster instead (``_numba_order``), which is
+    what makes block bounds tight enough to skip most blocks.
     """
     n = forward.n_rows
     top1 = np.full(n, -1, dtype=np.int64)
@@ -278,14 +276,18 @@ def numba_kernels() -> Kernels | None:
     """The compiled kernels, or ``None`` when numba is not installed."""
     if "numba" not in _KERNELS:
         try:
-            from langchain_splade.stores.local import _numba_kernels, _numba_pruned
+            from langchain_splade.stores.local import (
+                _numba_kernels,
+                _numba_order,
+                _numba_pruned,
+            )
         except ImportError:
             return None
         _KERNELS["numba"] = Kernels(
             "numba",
             _numba_kernels.build_postings,
             _numba_kernels.build_blockmax,
-            _numba_kernels.document_order,
+            _numba_order.document_order,
             _numba_pruned.topk_candidates,
             needs_buffers=True,
             rank=_numba_kernels.rank,

@@ -141,18 +141,32 @@ class Ranked(NamedTuple):
 
 
 class ScoreBuffers:
-    """Per-thread scratch arrays for the compiled kernel: a score accumulator that
-    the kernel leaves all-zero on return, touched rows, and scores of kept rows."""
+    """Per-thread scratch arrays for the compiled kernels: a score accumulator, touched
+    rows and scores of kept rows, and per-block bounds and slots for block-max search.
+    Kernels leave ``scores`` and ``block_bounds`` all-zero and ``block_slots`` all -1."""
 
     def __init__(self, n_rows: int) -> None:
         self.scores = np.zeros(n_rows, dtype=np.float32)
         self.touched = np.zeros(n_rows, dtype=np.int32)
         self.kept_scores = np.zeros(n_rows, dtype=np.float32)
-        self.pairs = np.zeros(0, dtype=np.int64)  # block-max search: (term, entry) links
+        self.block_bounds = np.zeros(0, dtype=np.float32)
+        self.block_slots = np.zeros(0, dtype=np.int32)
 
     @property
     def size(self) -> int:
-        return int(self.scores.shape[0])
+        return int(self.touched.shape[0])
+
+    def for_blocks(
+        self, n_blocks: int, block_rows: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """Bounds and slots of ``n_blocks`` blocks, and an accumulator of as many
+        whole blocks (grown on first use, then reused)."""
+        if self.block_bounds.shape[0] < n_blocks:
+            self.block_bounds = np.zeros(n_blocks, dtype=np.float32)
+            self.block_slots = np.full(n_blocks, -1, dtype=np.int32)
+        if self.scores.shape[0] < n_blocks * block_rows:
+            self.scores = np.zeros(n_blocks * block_rows, dtype=np.float32)
+        return self.block_bounds, self.block_slots, self.scores
 
 
 @dataclass(frozen=True)
