@@ -13,6 +13,7 @@ import numpy.typing as npt
 from langchain_splade.stores.local._numba_kernels import (
     _float32_at_most,
     _kept,
+    _new_top_k,
     _offer,
     _offer_delta,
 )
@@ -79,9 +80,8 @@ def _candidates(  # type: ignore[no-untyped-def]
             ends[i] = term_indptr[t + 1]
             weights[i] = q_weights[i] * term_scale[t]
             total += ends[i] - starts[i]
-    heap = np.empty(max(k, 1), dtype=np.float32)
-    state = np.zeros(2, dtype=np.int64)
-    tau = np.full(1, -1.0)
+    top_k = _new_top_k(mask, k, touched, kept_scores, abs_err, rel_err)
+    tau = top_k[4]
     floor = -1.0  # local copy of tau[0]
     if total > n_base // 4:
         for block_start in range(0, n_base, block_rows):
@@ -113,19 +113,7 @@ def _candidates(  # type: ignore[no-untyped-def]
                     for d in range(chunk, chunk + SCAN_CHUNK):
                         s = scores[d]
                         if s != 0.0 and s >= floor:
-                            _offer(
-                                d,
-                                s,
-                                mask,
-                                k,
-                                heap,
-                                state,
-                                tau,
-                                touched,
-                                kept_scores,
-                                abs_err,
-                                rel_err,
-                            )
+                            _offer(d, s, *top_k)
                             floor = tau[0]
                             floor32 = _float32_at_most(floor)
                 for j in range(SCAN_CHUNK):
@@ -135,9 +123,7 @@ def _candidates(  # type: ignore[no-untyped-def]
                 if s != 0.0:
                     scores[d] = 0.0
                     if s >= floor:  # cheap test first: most rows fall below the band
-                        _offer(
-                            d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err
-                        )
+                        _offer(d, s, *top_k)
                         floor = tau[0]
     else:
         n_touched = 0
@@ -160,26 +146,10 @@ def _candidates(  # type: ignore[no-untyped-def]
             s = scores[d]
             scores[d] = 0.0
             if s >= floor:  # cheap test first: most rows fall below the band
-                _offer(d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err)
+                _offer(d, s, *top_k)
                 floor = tau[0]
-    _offer_delta(
-        n_base,
-        delta_indptr,
-        delta_terms,
-        delta_values,
-        q_terms,
-        q_weights,
-        mask,
-        k,
-        heap,
-        state,
-        tau,
-        touched,
-        kept_scores,
-        abs_err,
-        rel_err,
-    )
-    return _kept(state, tau, touched, kept_scores)
+    _offer_delta(n_base, delta_indptr, delta_terms, delta_values, q_terms, q_weights, top_k)
+    return _kept(top_k)
 
 
 def scan_candidates(

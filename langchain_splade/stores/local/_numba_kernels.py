@@ -182,23 +182,17 @@ def _offer(d, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_e
 
 
 @numba.njit(nogil=True, cache=True)
-def _offer_delta(  # type: ignore[no-untyped-def]
-    n_base,
-    delta_indptr,
-    delta_terms,
-    delta_values,
-    q_terms,
-    q_weights,
-    mask,
-    k,
-    heap,
-    state,
-    tau,
-    touched,
-    kept_scores,
-    abs_err,
-    rel_err,
-):
+def _new_top_k(mask, k, touched, kept_scores, abs_err, rel_err):  # type: ignore[no-untyped-def]
+    """An empty running top-k: the arguments of :func:`_offer` after the row and the
+    score, as one tuple that the kernels pass along (``*top_k``)."""
+    heap = np.empty(max(k, 1), dtype=np.float32)
+    state = np.zeros(2, dtype=np.int64)
+    tau = np.full(1, -1.0)
+    return (mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err)
+
+
+@numba.njit(nogil=True, cache=True)
+def _offer_delta(n_base, delta_indptr, delta_terms, delta_values, q_terms, q_weights, top_k):  # type: ignore[no-untyped-def]
     """Score the unmerged delta rows by brute force and offer them to the top-k."""
     n_delta = delta_indptr.shape[0] - 1
     n_q = q_terms.shape[0]
@@ -214,13 +208,14 @@ def _offer_delta(  # type: ignore[no-untyped-def]
             t = delta_terms[p]
             if t <= max_term:
                 s += qdense[t] * delta_values[p]
-        if s > 0.0 and s >= tau[0]:
-            _offer(n_base + r, s, mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err)
+        if s > 0.0 and s >= top_k[4][0]:
+            _offer(n_base + r, s, *top_k)
 
 
 @numba.njit(nogil=True, cache=True)
-def _kept(state, tau, touched, kept_scores):  # type: ignore[no-untyped-def]
+def _kept(top_k):  # type: ignore[no-untyped-def]
     """The kept rows still inside the final band (early keepers may have fallen out)."""
+    state, tau, touched, kept_scores = top_k[3], top_k[4], top_k[5], top_k[6]
     n_out = 0
     for i in range(state[1]):
         if kept_scores[i] >= tau[0]:

@@ -33,7 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_splade.stores.local._numba_exhaustive import scan_candidates
-from langchain_splade.stores.local._numba_kernels import _kept, _offer, _offer_delta
+from langchain_splade.stores.local._numba_kernels import (
+    _kept,
+    _new_top_k,
+    _offer,
+    _offer_delta,
+)
 from langchain_splade.stores.local.layout import (
     BOUND_STEP,
     BlockMax,
@@ -101,15 +106,15 @@ def _bucket_order(ub, blocks, n):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(nogil=True, cache=True)
-def _score_blocks(index, block_rows, n_base, q_terms, weights, slot, selected, n, acc, topk):  # type: ignore[no-untyped-def]
+def _score_blocks(index, block_rows, n_base, q_terms, weights, slot, selected, n, acc, top_k):  # type: ignore[no-untyped-def]
     """Score the blocks ``selected[:n]`` (``slot[b]`` = their place in ``acc``) term at
     a time, offer their rows to the running top-k, and mark them done (``slot`` -2);
-    leaves ``acc`` all-zero. ``index`` holds the postings and block arrays, ``topk``
-    the running top-k's state (the arguments of ``_offer`` after the row and score)."""
+    leaves ``acc`` all-zero. ``index`` holds the postings and block arrays, ``top_k``
+    the running top-k (``_new_top_k``)."""
     if n == 0:
         return
     term_indptr, post_docs, post_q, bm_indptr, bm_block, bm_start = index
-    tau = topk[4]
+    tau = top_k[4]
     vocab = term_indptr.shape[0] - 1
     for i in range(q_terms.shape[0]):
         t = q_terms[i]
@@ -136,7 +141,7 @@ def _score_blocks(index, block_rows, n_base, q_terms, weights, slot, selected, n
             if s != 0.0:
                 acc[at + d] = 0.0
                 if s >= tau[0]:
-                    _offer(lo_row + d, s, *topk)
+                    _offer(lo_row + d, s, *top_k)
         slot[b] = -2
 
 
@@ -180,27 +185,10 @@ def _pruned(  # type: ignore[no-untyped-def]
         t = q_terms[i]
         if t < vocab:
             weights[i] = q_weights[i] * term_scale[t]
-    heap = np.empty(max(k, 1), dtype=np.float32)
-    state = np.zeros(2, dtype=np.int64)
-    tau = np.full(1, -1.0)
+    top_k = _new_top_k(mask, k, touched, kept_scores, abs_err, rel_err)
+    tau = top_k[4]
     # The delta first: its rows raise the threshold before any block is scored.
-    _offer_delta(
-        n_base,
-        delta_indptr,
-        delta_terms,
-        delta_values,
-        q_terms,
-        q_weights,
-        mask,
-        k,
-        heap,
-        state,
-        tau,
-        touched,
-        kept_scores,
-        abs_err,
-        rel_err,
-    )
+    _offer_delta(n_base, delta_indptr, delta_terms, delta_values, q_terms, q_weights, top_k)
     n_blocks = (n_base + block_rows - 1) // block_rows
     blocks = np.empty(n_blocks, dtype=np.int32)
     n = _block_bounds(bm_indptr, bm_block, bm_bound, q_terms, weights, vocab, ub, blocks)
@@ -233,13 +221,13 @@ def _pruned(  # type: ignore[no-untyped-def]
             selected,
             n_selected,
             acc,
-            (mask, k, heap, state, tau, touched, kept_scores, abs_err, rel_err),
+            top_k,
         )
         start = end
     for j in range(n):
         ub[blocks[j]] = 0.0
         slot[blocks[j]] = -1
-    return _kept(state, tau, touched, kept_scores), False
+    return _kept(top_k), False
 
 
 def topk_candidates(
