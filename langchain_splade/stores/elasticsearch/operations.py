@@ -28,7 +28,6 @@ from langchain_splade.stores.elasticsearch import failures
 from langchain_splade.stores.elasticsearch import layout as es_layout
 from langchain_splade.stores.elasticsearch import query as es_q
 from langchain_splade.stores.opensearch import indexmeta
-from langchain_splade.stores.opensearch import mapping as shared_layout
 from langchain_splade.stores.opensearch import operations as shared
 from langchain_splade.stores.opensearch.keys import TERM_ID, KeyCodec
 from langchain_splade.stores.plans import Plan
@@ -52,6 +51,8 @@ class Operations(shared.Operations):
     options: Options
     failures: ClassVar[ModuleType] = failures
     bulk_body: ClassVar[str] = "operations"
+    vector_field_type: ClassVar[str] = "sparse_vector"
+    created_by: ClassVar[str] = "ElasticsearchSparseIndex"
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
@@ -83,19 +84,6 @@ class Operations(shared.Operations):
         except Exception as exc:
             if "resource_already_exists_exception" not in str(exc):
                 raise  # else another writer created it first: adopt theirs
-
-    def _adopt(self) -> Plan[indexmeta.Adopted]:
-        name = self.options.index_name
-        response = yield from self._send("indices.get_mapping", index=name)
-        self.learned.meta = indexmeta.adopt(
-            response,
-            name,
-            self.options.key_encoding,
-            self.options.vocabulary,
-            vector_field_ok=shared_layout.vector_type(response, name) == "sparse_vector",
-            created_by="ElasticsearchSparseIndex",
-        )
-        return self.learned.meta
 
     # -- search ---------------------------------------------------------------------
 

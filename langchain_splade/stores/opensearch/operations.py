@@ -79,6 +79,10 @@ class Operations:
     """How this engine's client errors are classified and explained (a subclass swaps it)."""
     bulk_body: ClassVar[str] = "body"
     """The bulk API's keyword for the NDJSON lines in this engine's client."""
+    vector_field_type: ClassVar[str] = "rank_features"
+    """The mapping type of the ``vector`` field in indices this engine's backend creates."""
+    created_by: ClassVar[str] = "OpenSearchSparseIndex"
+    """The backend class named when an existing index is not ours."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -170,7 +174,8 @@ class Operations:
             name,
             self.options.key_encoding,
             self.options.vocabulary,
-            vector_field_ok=layout.vector_type(response, name) == "rank_features",
+            vector_field_ok=layout.vector_type(response, name) == self.vector_field_type,
+            created_by=self.created_by,
         )
         return self.learned.meta
 
