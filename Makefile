@@ -25,8 +25,9 @@ integration: $(STAMP)
 	$(PYTHON) -m pytest -q tests/integration
 
 bench: $(STAMP)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	$(PYTHON) benchmarks/encode_throughput.py
-	$(PYTHON) benchmarks/search_latency.py
+	$(PYTHON) benchmarks/search_latency.py --seismic --bmp
 
 clean:
 	rm -rf .make build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
