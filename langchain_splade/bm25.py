@@ -8,10 +8,11 @@ on this project's data.
 
 bm25s scores eagerly (Lù, 2024, "BM25S: Orders of magnitude faster lexical search
 via eager sparse scoring"): every (term, document) score is precomputed into one
-sparse matrix, so a changed document means a rebuild of the whole matrix. The index
-is therefore immutable: whoever holds changing texts builds a new one per version
-of them (the local index's hybrid mode does, per snapshot, so BM25 can never
-disagree with the stored texts and needs no file of its own).
+sparse matrix, so a changed document means a rebuild of the whole matrix. This index
+is therefore immutable: right for a fixed corpus (evaluation runs, the quality
+benchmark) and as the reference the local index's incremental BM25 is tested
+against. The local index keeps its own BM25 field, updated per write
+(``stores.local.lexical``), with the same :class:`Tokenizer`.
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ class BM25Index:
         stopwords: str | None = "english",
     ) -> None:
         self.params = BM25Params(k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords)
-        self._stemmer = _load_stemmer(stemmer)
-        self.tokenize("")  # fail now, not at the first search, on unknown stopwords
+        self._tokenizer = Tokenizer(stemmer=stemmer, stopwords=stopwords)
         ids, texts = _check_documents(ids, texts)
         self._positions = {doc_id: row for row, doc_id in enumerate(ids)}
         self._ids: npt.NDArray[np.str_] = np.array(ids, dtype=str)
@@ -120,23 +120,7 @@ class BM25Index:
 
     def tokenize(self, text: str) -> list[str]:
         """The terms BM25 sees for ``text`` (lower-cased, stopped, stemmed)."""
-        import bm25s
-
-        try:
-            tokens = bm25s.tokenize(
-                [text],
-                stopwords=self.params.stopwords or [],
-                stemmer=self._stemmer,
-                return_ids=False,
-                show_progress=False,
-            )
-        except ValueError as exc:  # bm25s rejects unknown stopword languages this way
-            raise InvalidInputError(
-                f"bm25s could not tokenize with stopwords={self.params.stopwords!r} ({exc}).",
-                expected="a stopword language bm25s knows (e.g. 'english') or None",
-                fix="pass stopwords='english' or stopwords=None",
-            ) from exc
-        return list(tokens[0])
+        return self._tokenizer.tokens(text)
 
     def search(
         self,
@@ -210,12 +194,7 @@ class BM25Index:
 
         if not texts:
             return None
-        tokens = bm25s.tokenize(
-            texts,
-            stopwords=self.params.stopwords or [],
-            stemmer=self._stemmer,
-            show_progress=False,
-        )
+        tokens = self._tokenizer.batch(texts)
         if not tokens.vocab:  # every text is blank or punctuation: nothing can match
             return None
         p = self.params
@@ -223,6 +202,49 @@ class BM25Index:
         model.index(tokens, show_progress=False)
         logger.debug("Built a BM25 index over %d documents", len(texts))
         return model
+
+
+class Tokenizer:
+    """bm25s' tokenizer with fixed settings: lower-cased ``\\w\\w+`` tokens, stopwords
+    removed, Snowball stemming. One object per setting, shared by the build-once
+    :class:`BM25Index` and the local index's incremental BM25, so both see the same
+    terms.
+
+    Args:
+        stemmer: a PyStemmer language, or ``None`` for no stemming.
+        stopwords: a bm25s stopword language, or ``None`` to keep every word.
+    """
+
+    def __init__(self, stemmer: str | None = "english", stopwords: str | None = "english") -> None:
+        self.stemmer_language = stemmer
+        self.stopwords = stopwords
+        self._stemmer = _load_stemmer(stemmer)
+        self.tokens("")  # fail now, not at the first search, on unknown stopwords
+
+    def tokens(self, text: str) -> list[str]:
+        """The terms of one text, in order, repeats kept."""
+        tokenized = self.batch([text], return_ids=False)
+        return list(tokenized[0])
+
+    def batch(self, texts: Sequence[str], return_ids: bool = True) -> Any:
+        """``bm25s.tokenize`` of many texts: a ``Tokenized`` (per-text ids into a
+        batch-local ``vocab``), or lists of strings with ``return_ids=False``."""
+        import bm25s
+
+        try:
+            return bm25s.tokenize(
+                list(texts),
+                stopwords=self.stopwords or [],
+                stemmer=self._stemmer,
+                return_ids=return_ids,
+                show_progress=False,
+            )
+        except ValueError as exc:  # bm25s rejects unknown stopword languages this way
+            raise InvalidInputError(
+                f"bm25s could not tokenize with stopwords={self.stopwords!r} ({exc}).",
+                expected="a stopword language bm25s knows (e.g. 'english') or None",
+                fix="pass stopwords='english' or stopwords=None",
+            ) from exc
 
 
 def _check_documents(

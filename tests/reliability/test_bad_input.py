@@ -348,7 +348,7 @@ def test_index_from_another_model_or_format_version(encoder: SpladeEncoder, tmp_
     ours.index.save(tmp_path / "future")
     manifest_path = tmp_path / "future" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    for version in (0, 3, "1", None):
+    for version in (0, 4, "1", None):
         manifest_path.write_text(json.dumps({**manifest, "format_version": version}))
         with pytest.raises(IncompatibleIndexError, match="format version"):
             LocalSparseIndex.load(tmp_path / "future")

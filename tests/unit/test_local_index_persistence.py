@@ -92,8 +92,10 @@ def test_loaded_index_accepts_writes_and_resaves_in_place(tmp_path: Path) -> Non
 def test_manifest_records_format_counts_and_checksums(tmp_path: Path) -> None:
     build().save(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["block_rows"] == 64
+    assert {"lex_doc_indptr.npy", "lex_post_rows.npy", "lexicon.json"} <= set(manifest["files"])
+    assert manifest["bm25"]["k1"] == 0.9
     block_files = {"bm_indptr.npy", "bm_block.npy", "bm_bound.npy", "bm_start.npy"}
     assert block_files <= set(manifest["files"])
     assert manifest["counts"]["documents"] == 198

@@ -5,6 +5,7 @@ Layout of an index directory::
     DIR/manifest.json          the commit point: format, counts, fingerprint, sha256s
     DIR/data-<hex>/*.npy       plain arrays (np.load(..., allow_pickle=False) reads them)
     DIR/data-<hex>/docs.jsonl  one {"id", "text", "metadata"} object a line
+    DIR/data-<hex>/lexicon.json  the BM25 field's terms, in term-id order
     DIR/.lock                  OS-locked by a writer (``locking``)
 
 Why this shape: a save writes a complete new ``data-*`` directory, fsyncs it, then
@@ -38,16 +39,18 @@ from langchain_splade.errors import (
     InvalidInputError,
 )
 from langchain_splade.stores.local.layout import BlockMax, ForwardStore, Postings
+from langchain_splade.stores.local.lexical import LexicalPostings, LexicalSegment, row_sums
 from langchain_splade.stores.local.locking import WriteLock
 from langchain_splade.types import EncoderFingerprint
 
 FORMAT_NAME = "langchain-splade/local-index"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 2 adds the block bounds (``bm_*.npy``); a version 1 index gets them
-computed at load."""
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 2 adds the block bounds (``bm_*.npy``), version 3 the BM25 field
+(``lex_*.npy`` and ``lexicon.json``); an older index gets them computed at load."""
 MANIFEST = "manifest.json"
 DOCS_FILE = "docs.jsonl"
+LEXICON_FILE = "lexicon.json"
 DATA_PREFIX = "data-"
 TMP_PREFIX = ".tmp-"
 
@@ -69,6 +72,26 @@ BLOCK_DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 
+LEXICAL_DTYPES: dict[str, np.dtype[Any]] = {
+    "lex_doc_indptr": np.dtype(np.int64),
+    "lex_doc_terms": np.dtype(np.int32),
+    "lex_doc_tf": np.dtype(np.float32),
+    "lex_term_indptr": np.dtype(np.int64),
+    "lex_post_rows": np.dtype(np.int32),
+    "lex_post_tf": np.dtype(np.float32),
+}
+
+
+@dataclass(frozen=True)
+class Lexical:
+    """The saved BM25 field: its base segment, its lexicon and how texts were
+    tokenized (``settings``; a field saved with other settings is rebuilt at load)."""
+
+    segment: LexicalSegment
+    words: list[str]
+    settings: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class IndexData:
     """Everything a saved index holds (live documents only, rows 0..n-1)."""
@@ -80,6 +103,7 @@ class IndexData:
     texts: list[str | None]
     metadatas: list[dict[str, Any]]
     fingerprint: EncoderFingerprint | None
+    lexical: Lexical | None = None
 
 
 # -- writing -------------------------------------------------------------------------
@@ -143,6 +167,17 @@ def _block_arrays(blockmax: BlockMax) -> dict[str, npt.NDArray[Any]]:
     }
 
 
+def _lexical_arrays(segment: LexicalSegment) -> dict[str, npt.NDArray[Any]]:
+    return {
+        "lex_doc_indptr": segment.forward.indptr,
+        "lex_doc_terms": segment.forward.terms,
+        "lex_doc_tf": segment.forward.values,
+        "lex_term_indptr": segment.postings.term_indptr,
+        "lex_post_rows": segment.postings.rows,
+        "lex_post_tf": segment.postings.tf,
+    }
+
+
 def prepare_directory(directory: Path) -> None:
     """Create ``directory`` if needed; clear errors for a file path or no permission."""
     if directory.exists() and not directory.is_dir():
@@ -189,7 +224,9 @@ def _write_locked(directory: Path, data: IndexData) -> None:
     arrays = _arrays(data)
     if data.blockmax is not None:
         arrays.update(_block_arrays(data.blockmax))
-    dtypes = {**ARRAY_DTYPES, **BLOCK_DTYPES}
+    if data.lexical is not None:
+        arrays.update(_lexical_arrays(data.lexical.segment))
+    dtypes = {**ARRAY_DTYPES, **BLOCK_DTYPES, **LEXICAL_DTYPES}
     try:
         for name, array in arrays.items():
             array = np.ascontiguousarray(array, dtype=dtypes[name])
@@ -198,6 +235,9 @@ def _write_locked(directory: Path, data: IndexData) -> None:
                 lambda w, a=array: np.lib.format.write_array(w, a, allow_pickle=False),
             )
         files[DOCS_FILE] = _write_file(tmp / DOCS_FILE, lambda w: _write_docs(w, data))
+        if data.lexical is not None:
+            words = json.dumps(data.lexical.words, ensure_ascii=False).encode("utf-8")
+            files[LEXICON_FILE] = _write_file(tmp / LEXICON_FILE, lambda w: w.write(words))
         _fsync_dir(tmp)
         final = directory / f"{DATA_PREFIX}{token}"
         os.rename(tmp, final)
@@ -217,6 +257,7 @@ def _write_locked(directory: Path, data: IndexData) -> None:
         },
         "block_rows": data.blockmax.block_rows if data.blockmax is not None else None,
         "postings_encoding": "int32 doc row + uint16 code * float32 per-term scale",
+        "bm25": data.lexical.settings if data.lexical is not None else None,
         "files": files,
     }
     manifest_tmp = directory / f"{MANIFEST}.{token}.tmp"
@@ -293,9 +334,11 @@ def _sha256(path: Path) -> str:
 
 
 def _check_files(directory: Path, data_dir: Path, files: Mapping[str, Any], verify: bool) -> None:
-    expected_names = {f"{name}.npy" for name in ARRAY_DTYPES} | {DOCS_FILE}
-    with_blocks = expected_names | {f"{name}.npy" for name in BLOCK_DTYPES}
-    if set(files) not in (expected_names, with_blocks):
+    required = {f"{name}.npy" for name in ARRAY_DTYPES} | {DOCS_FILE}
+    blocks = {f"{name}.npy" for name in BLOCK_DTYPES}
+    lexical = {f"{name}.npy" for name in LEXICAL_DTYPES} | {LEXICON_FILE}
+    extra = set(files) - required
+    if not required <= set(files) or extra not in (set(), blocks, lexical, blocks | lexical):
         raise _corrupt(directory, f"the manifest lists files {sorted(files)}")
     for name, info in files.items():
         path = data_dir / name
@@ -323,6 +366,8 @@ def read_index(directory: Path, mmap: bool = True, verify: bool = True) -> Index
     dtypes = dict(ARRAY_DTYPES)
     if f"{next(iter(BLOCK_DTYPES))}.npy" in files:
         dtypes.update(BLOCK_DTYPES)
+    if LEXICON_FILE in files:
+        dtypes.update(LEXICAL_DTYPES)
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, dtype in dtypes.items():
         try:
@@ -350,7 +395,48 @@ def read_index(directory: Path, mmap: bool = True, verify: bool = True) -> Index
         texts=texts,
         metadatas=metadatas,
         fingerprint=EncoderFingerprint.from_json(fingerprint) if fingerprint else None,
+        lexical=_lexical(directory, manifest, arrays, data_dir, len(ids)),
     )
+
+
+def _lexical(
+    directory: Path,
+    manifest: Mapping[str, Any],
+    arrays: Mapping[str, npt.NDArray[Any]],
+    data_dir: Path,
+    n_docs: int,
+) -> Lexical | None:
+    """The saved BM25 field after shape checks, or None (formats 1 and 2: none saved)."""
+    if "lex_doc_indptr" not in arrays:
+        return None
+    settings = manifest.get("bm25")
+    try:
+        words = json.loads((data_dir / LEXICON_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _corrupt(directory, f"{LEXICON_FILE} is unreadable ({exc})") from exc
+    if not isinstance(settings, dict) or not isinstance(words, list):
+        raise _corrupt(directory, "the BM25 field's settings or lexicon are malformed")
+    forward = ForwardStore(arrays["lex_doc_indptr"], arrays["lex_doc_terms"], arrays["lex_doc_tf"])
+    postings = LexicalPostings(
+        arrays["lex_term_indptr"], arrays["lex_post_rows"], arrays["lex_post_tf"]
+    )
+    ok = (
+        forward.indptr.shape[0] == n_docs + 1
+        and int(forward.indptr[0]) == 0
+        and forward.nnz == forward.terms.shape[0] == forward.values.shape[0] == postings.nnz
+        and postings.vocab_size == len(words)
+        and int(postings.term_indptr[-1]) == postings.nnz == postings.tf.shape[0]
+        and (
+            forward.nnz == 0
+            or 0 <= int(forward.terms.min()) <= int(forward.terms.max()) < len(words)
+        )
+        and (
+            postings.nnz == 0 or 0 <= int(postings.rows.min()) <= int(postings.rows.max()) < n_docs
+        )
+    )
+    if not ok:
+        raise _corrupt(directory, "the BM25 field does not match the documents")
+    return Lexical(LexicalSegment(forward, postings, row_sums(forward)), words, settings)
 
 
 def _data_dir(directory: Path, name: Any) -> Path:

@@ -2,7 +2,8 @@
 
 The class is assembled from one module per job: ``state`` (snapshots and merges),
 ``writes`` (upserts and deletes), ``search`` (pruned top-k, exact re-scoring and
-hits), ``bm25_sidecar`` (hybrid retrieval's lexical half) and ``persistence``
+hits), ``lexical`` and ``bm25_search`` (BM25, hybrid retrieval's lexical half, kept
+current by every write) and ``persistence``
 (save/load/open with the directory lock); this module adds reads, the encoder check
 and statistics.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from langchain_splade.errors import IncompatibleIndexError, InvalidTypeError
 from langchain_splade.stores.base import ThreadedAsync
-from langchain_splade.stores.local.bm25_sidecar import Bm25Mixin
+from langchain_splade.stores.local.bm25_search import Bm25Mixin
 from langchain_splade.stores.local.persistence import PersistenceMixin
 from langchain_splade.stores.local.search import copy_json, vector
 from langchain_splade.stores.local.state import Snapshot
@@ -143,7 +144,8 @@ class LocalSparseIndex(WritesMixin, Bm25Mixin, PersistenceMixin, ThreadedAsync):
 
     def stats(self) -> dict[str, Any]:
         """Sizes and memory: documents, postings, bytes per posting (inverted index,
-        its block bounds, and forward store), pending writes and the kernel in use.
+        its block bounds, and forward store), pending writes, the kernel in use, and
+        the BM25 field's postings and bytes per posting.
         ``bytes_per_posting_with_vocab`` is the whole inverted index: postings, block
         bounds and per-term arrays."""
         snap = self._snap
@@ -170,7 +172,25 @@ class LocalSparseIndex(WritesMixin, Bm25Mixin, PersistenceMixin, ThreadedAsync):
             else 0.0,
             "kernel": self._kernels.name,
             "memory_mapped": self._memory_mapped,
+            **_bm25_stats(snap),
         }
+
+
+def _bm25_stats(snap: Snapshot) -> dict[str, Any]:
+    """The BM25 field's size: postings of live and dead rows, and its bytes per posting
+    (forward rows, postings and row lengths of the base, and the unmerged delta)."""
+    base, delta = snap.lexical.base, snap.lexical.delta
+    arrays = (
+        base.forward.indptr, base.forward.terms, base.forward.values, base.lengths,
+        base.postings.term_indptr, base.postings.rows, base.postings.tf,
+        delta.indptr, delta.terms, delta.values,
+    )  # fmt: skip
+    postings = base.forward.nnz + delta.nnz
+    return {
+        "bm25_postings": postings,
+        "bm25_vocab_size": snap.lexical.vocab_size,
+        "bm25_bytes_per_posting": sum(a.nbytes for a in arrays) / postings if postings else 0.0,
+    }
 
 
 def _max_term(snap: Snapshot) -> int:

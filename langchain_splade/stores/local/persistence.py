@@ -48,6 +48,9 @@ class PersistenceMixin(IndexCore):
                 texts=snap.texts[: snap.n_rows],
                 metadatas=snap.metadatas[: snap.n_rows],
                 fingerprint=self._fingerprint,
+                lexical=fmt.Lexical(
+                    snap.lexical.base, list(self._lexical.words), self._lexical.settings
+                ),
             )
             same = (
                 self._dir_lock is not None
@@ -140,7 +143,14 @@ class PersistenceMixin(IndexCore):
                 data.postings, data.forward.n_rows
             )  # format 1 saved no block bounds
             segment = Segment(data.forward, data.postings, blockmax)
-            index._reset(segment, data.ids, data.texts, data.metadatas)
+            lexical = data.lexical
+            if lexical is not None and lexical.settings == index._lexical.settings:
+                index._reset(
+                    segment, data.ids, data.texts, data.metadatas, (lexical.segment, lexical.words)
+                )
+            else:  # saved before the BM25 field existed, or with other settings
+                index._lexical.rebuild(data.texts)
+                index._reset(segment, data.ids, data.texts, data.metadatas)
         return index
 
 

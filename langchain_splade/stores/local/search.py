@@ -31,8 +31,8 @@ import numpy.typing as npt
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.filters import FilterNode, parse_filter
 from langchain_splade.stores.local.kernels import make_query
-from langchain_splade.stores.local.layout import Ranked
-from langchain_splade.stores.local.segments import Segment
+from langchain_splade.stores.local.layout import ForwardStore, Ranked
+from langchain_splade.stores.local.segments import Segment, concat
 from langchain_splade.stores.local.state import IndexCore, Snapshot
 from langchain_splade.types import SearchHit, SparseVector
 from langchain_splade.validation import check_k
@@ -226,6 +226,19 @@ def vector(snap: Snapshot, row: int) -> SparseVector:
     else:
         terms, values = snap.delta.row(row - snap.n_base)
     return SparseVector._trusted(terms, values)
+
+
+def gather(snap: Snapshot, rows: npt.NDArray[np.int64]) -> ForwardStore:
+    """The stored vectors of ``rows`` (base or delta rows), in that order."""
+    in_base = rows < snap.n_base
+    both = concat(
+        snap.base.forward.take(rows[in_base]), snap.delta.take(rows[~in_base] - snap.n_base)
+    )
+    position = np.empty(rows.shape[0], dtype=np.int64)
+    n_in_base = int(in_base.sum())
+    position[in_base] = np.arange(n_in_base)
+    position[~in_base] = n_in_base + np.arange(rows.shape[0] - n_in_base)
+    return both.take(position)
 
 
 def hits(snap: Snapshot, ranked: Ranked, k: int) -> list[SearchHit]:

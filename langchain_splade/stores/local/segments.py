@@ -85,6 +85,23 @@ class GrowableCSR:
         )
 
 
+class GrowableArray:
+    """An append-only 1-D float64 array; ``view()`` is never modified by later appends."""
+
+    def __init__(self) -> None:
+        self._data = np.zeros(16, dtype=np.float64)
+        self._size = 0
+
+    def extend(self, values: npt.NDArray[Any]) -> None:
+        if self._size + values.shape[0] > self._data.shape[0]:
+            self._data = _grow(self._data, self._size + values.shape[0])
+        self._data[self._size : self._size + values.shape[0]] = values
+        self._size += values.shape[0]
+
+    def view(self) -> npt.NDArray[np.float64]:
+        return self._data[: self._size]
+
+
 def _grow(array: _A, needed: int) -> _A:
     capacity = max(needed, int(array.shape[0] * 1.5) + 16)
     grown = np.zeros(capacity, dtype=array.dtype)
@@ -92,4 +109,4 @@ def _grow(array: _A, needed: int) -> _A:
     return cast(_A, grown)
 
 
-__all__ = ["ForwardStore", "GrowableCSR", "Segment", "concat"]
+__all__ = ["ForwardStore", "GrowableArray", "GrowableCSR", "Segment", "concat"]

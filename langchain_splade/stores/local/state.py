@@ -3,10 +3,12 @@
 Why snapshots: every write publishes a new immutable :class:`Snapshot` (base segment,
 delta, tombstone mask, ids, texts, metadata), so searches never take a lock and always
 see one committed state, even while another thread writes. Writes go to an
-append-only delta and a tombstone mask and are merged into a new base lazily, when
-the delta or the dead rows grow past a fraction of the base (or by
-:meth:`IndexCore.optimize`). A merge also puts the documents in the order that keeps
-block-max bounds tight (``kernels.document_order``), so pruning skips more.
+append-only delta and a tombstone mask; the write that grows the delta or the dead
+rows past a fraction of the base merges them into a new base (or
+:meth:`IndexCore.optimize` does), so the writer pays for merges, and searches, which
+never wait for the lock, keep using the previous snapshot meanwhile. A merge also
+puts the documents in the order that keeps block-max bounds tight
+(``kernels.document_order``), so pruning skips more.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy.typing as npt
 from langchain_splade.stores.local.filtering import ColumnCache
 from langchain_splade.stores.local.kernels import Kernels, get_kernels
 from langchain_splade.stores.local.layout import ForwardStore, ScoreBuffers
+from langchain_splade.stores.local.lexical import LexicalField, LexicalSegment, LexicalView
 from langchain_splade.stores.local.locking import WriteLock
 from langchain_splade.stores.local.segments import GrowableCSR, Segment, concat
 from langchain_splade.types import EncoderFingerprint
@@ -39,6 +42,7 @@ class Snapshot:
     metadatas: list[dict[str, Any]]
     n_live: int
     columns: ColumnCache
+    lexical: LexicalView
 
     @property
     def n_base(self) -> int:
@@ -85,8 +89,7 @@ class IndexCore:
         self._path: Path | None = None
         self._dir_lock: WriteLock | None = None
         self._dirty = False
-        self._bm25_lock = threading.Lock()
-        self._bm25_cache: tuple[Snapshot, Any, dict[str, int]] | None = None
+        self._lexical = LexicalField()
         self._reset(self._segment(ForwardStore.empty(), 0), [], [], [])
 
     def _reset(
@@ -95,8 +98,12 @@ class IndexCore:
         ids: list[str],
         texts: list[str | None],
         metadatas: list[dict[str, Any]],
+        lexical: tuple[LexicalSegment, list[str]] | None = None,
     ) -> None:
-        """Install a fresh base with all rows live and an empty delta."""
+        """Install a fresh base with all rows live and an empty delta (``lexical``: the
+        BM25 field's new base and lexicon, unless the caller already installed them)."""
+        if lexical is not None:
+            self._lexical.reset(*lexical)
         self._base = base
         self._delta = GrowableCSR()
         self._ids, self._texts, self._metadatas = ids, texts, metadatas
@@ -115,6 +122,7 @@ class IndexCore:
             metadatas=self._metadatas,
             n_live=len(self._row_of),
             columns=ColumnCache(self._metadatas, n_rows),
+            lexical=self._lexical.view(),
         )
 
     def _segment(self, forward: ForwardStore, vocab_size: int) -> Segment:
@@ -123,11 +131,22 @@ class IndexCore:
         return Segment(forward, postings, self._kernels.build_blockmax(postings, forward.n_rows))
 
     def _needs_merge(self, snap: Snapshot) -> bool:
-        threshold = max(self._merge_min_postings, int(self._merge_ratio * snap.base.postings.nnz))
+        """Whether the delta (of SPLADE or of BM25 postings: searches scan it whole) or
+        the dead rows have grown past their share of the base."""
+        floor, ratio = self._merge_min_postings, self._merge_ratio
+        lexical = snap.lexical
         dead = snap.n_rows - snap.n_live
-        return snap.delta.nnz > threshold or (
-            dead > 64 and dead > self._compact_ratio * snap.n_rows
+        return (
+            snap.delta.nnz > max(floor, int(ratio * snap.base.postings.nnz))
+            or lexical.delta.nnz > max(floor, int(ratio * lexical.base.postings.nnz))
+            or (dead > 64 and dead > self._compact_ratio * snap.n_rows)
         )
+
+    def _merge_if_needed(self) -> None:
+        """Merge now if the last write made the delta or the dead rows too large (the
+        writer pays, under the lock, so that no search has to)."""
+        if self._needs_merge(self._snap):
+            self._merge()
 
     def _current(self) -> Snapshot:
         snap = self._snap
@@ -151,6 +170,7 @@ class IndexCore:
         order = self._kernels.document_order(forward)
         forward = forward.take(order)
         vocab = _vocab_size(forward, snap.base.postings.vocab_size, self._fingerprint)
+        self._lexical.merge(live[order])
         rows = live[order].tolist()
         self._memory_mapped = False
         self._reset(

@@ -1,8 +1,9 @@
 """Writes to the local index: upserts (also from CSR arrays) and deletes.
 
 Every input is validated before anything is stored, so a bad batch stores nothing;
-a valid one is appended to the delta and tombstones the rows it replaces, then a
-new snapshot is published (see ``state``).
+a valid one is appended to the delta (its SPLADE vectors and its texts' BM25 term
+frequencies, ``lexical``) and tombstones the rows it replaces, then a new snapshot is
+published, and merged when the delta has grown large enough (see ``state``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class WritesMixin(IndexCore):
             ids = [ids[p] for p in keep.tolist()]
             texts = [texts[p] for p in keep.tolist()]
             metadatas = [metadatas[p] for p in keep.tolist()]
+        analyzed = self._lexical.analyze(texts)  # tokenizing needs no lock
         with self._lock:
             fingerprint = self._fingerprint
             if (
@@ -99,6 +101,8 @@ class WritesMixin(IndexCore):
                     fix="encode documents with the encoder this index was built with",
                 )
             replaced = [self._row_of[doc_id] for doc_id in ids if doc_id in self._row_of]
+            self._lexical.remove(replaced)
+            self._lexical.append(analyzed)
             alive = self._alive
             if replaced:
                 alive = alive.copy()  # published snapshots keep the old mask
@@ -113,6 +117,7 @@ class WritesMixin(IndexCore):
                 self._row_of[doc_id] = first_row + offset
             self._dirty = True
             self._publish()
+            self._merge_if_needed()
 
     def delete(self, ids: Sequence[str]) -> int:
         """Remove documents; unknown ids are ignored. Returns how many were removed."""
@@ -120,11 +125,13 @@ class WritesMixin(IndexCore):
         with self._lock:
             rows = [self._row_of.pop(doc_id) for doc_id in set(id_list) if doc_id in self._row_of]
             if rows:
+                self._lexical.remove(rows)
                 alive = self._alive.copy()
                 alive[rows] = False
                 self._alive = alive
                 self._dirty = True
                 self._publish()
+                self._merge_if_needed()
         return len(rows)
 
 
