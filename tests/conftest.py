@@ -3,12 +3,64 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
+import numpy as np
 import pytest
 
 from langchain_splade.encoders import SpladeEncoder
 from langchain_splade.testing.opensearch import OpenSearchTestNode
+from langchain_splade.types import SparseVector
+
+# How far two float32 encodings of one text by splade-tiny may differ when the sums run
+# in another order: another batch (padding changes the matrix shapes, so BLAS blocks
+# the sums differently), thread count, CPU (AVX-512, AVX2, SSE kernels; FMA or not) or
+# code path (chunked max vs the textbook formula).
+# Why this value: a weight is log1p(relu(max_i logit_i)), which is 1-Lipschitz in the
+# logits, so it moves at most as far as its logit. A logit is a float32 sum whose
+# terms reach M = max_j sum_k |h_k W_jk| + |b_j| ~ 52 for splade-tiny (hidden 128), and
+# reordering it moves the result by a few units of rounding of M, u * M = 2^-24 * 52
+# ~ 3.1e-6 (plus the same order carried up from the layers below). Measured: at most
+# 5.1e-6 = 1.6 u*M over batch sizes 1-32, 1-2 threads, ATen/MKL/oneDNN restricted to
+# AVX-512, AVX2 and SSE, and the textbook formula; 3.05e-6 on an Intel Xeon. We allow
+# 10 u*M: two encodings, each within ~5 u*M of exact arithmetic. The error is absolute
+# (largest at small weights, since log1p compresses big logits), so no relative part.
+# Every batching bug seen (a padded position or a neighbour's row reaching the max)
+# moves weights by 1e-2 or more, so a test at this tolerance still fails on one.
+ENCODING_ATOL = 3e-5
+
+
+def assert_same_encoding(
+    got: SparseVector | Mapping[int, float],
+    expected: SparseVector | Mapping[int, float],
+    atol: float = ENCODING_ATOL,
+) -> None:
+    """Two encodings of one text are equal within float32 rounding (``ENCODING_ATOL``).
+
+    Compared as dense vectors over the union of their terms (a missing term weighs 0):
+    a weight within rounding of zero may surface in one encoding and not the other
+    (its logit sits at 0 and flips sign), but every term heavier than ``atol`` must be
+    in both, with weights within ``atol``.
+    """
+    a = got.to_dict() if isinstance(got, SparseVector) else dict(got)
+    b = expected.to_dict() if isinstance(expected, SparseVector) else dict(expected)
+    assert any(w > atol for w in b.values()), "a vacuous comparison: no weight above atol"
+    terms = sorted(a.keys() | b.keys())
+    diff = np.abs(np.array([a.get(t, 0.0) - b.get(t, 0.0) for t in terms], dtype=np.float64))
+    bad = [(t, a.get(t), b.get(t)) for t, d in zip(terms, diff) if d > atol]
+    assert not bad, f"{len(bad)} terms differ by more than {atol} (term, got, expected): {bad[:5]}"
+
+
+@pytest.fixture(scope="session")
+def same_encoding() -> Callable[..., None]:
+    """:func:`assert_same_encoding`, for tests comparing encodings across batches or CPUs."""
+    return assert_same_encoding
+
+
+@pytest.fixture(scope="session")
+def encoding_atol() -> float:
+    """``ENCODING_ATOL``, for tests comparing dense weight matrices."""
+    return ENCODING_ATOL
 
 
 @pytest.fixture(scope="session")

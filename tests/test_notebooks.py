@@ -1,9 +1,11 @@
 """Execute every notebook in notebooks/ so the examples cannot rot.
 
-Each notebook runs in a fresh ``python3`` kernel inside a temporary working
-directory (files it saves never land in the repository); any cell error fails the
-test with the cell's traceback. ``02_opensearch`` needs a real node and gets its URL
-from the ``opensearch_url`` fixture, so it is an integration test.
+Each notebook runs in a fresh ``python3`` kernel inside an empty working directory
+and must leave it empty: an example that saves files writes them into a ``tempfile``
+folder, so running it in Jupyter (working directory ``notebooks/``) leaves the tree
+clean. Any cell error fails the test with the cell's traceback. ``02_opensearch``
+needs a real node and gets its URL from the ``opensearch_url`` fixture, so it is an
+integration test.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> None:
-    """Run ``path`` top to bottom in ``workdir``; raise on the first failing cell."""
+    """Run ``path`` top to bottom in the empty ``workdir``; fail on the first failing
+    cell, or if the notebook left files in its working directory."""
+    assert not any(workdir.iterdir()), f"{workdir} is not empty"
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,
@@ -42,6 +46,8 @@ def _execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> No
     except nbclient.exceptions.CellExecutionError as exc:
         # IPython colours tracebacks; strip the escapes so pytest's report stays readable.
         pytest.fail(f"{path.name} failed:\n{_ANSI.sub('', str(exc))}", pytrace=False)
+    left = sorted(p.name for p in workdir.iterdir())
+    assert not left, f"{path.name} left {left} in its working directory: write into tempfile"
 
 
 def test_notebooks_exist_without_outputs() -> None:

@@ -9,7 +9,6 @@ same way (:mod:`langchain_splade.encoders.st_format`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 
 import torch
 
-from langchain_splade.encoders.st_format import ModelLayout, read_layout
-from langchain_splade.errors import InvalidInputError, ModelLoadError
+from langchain_splade.encoders.st_format import ModelLayout, read_idf, read_layout
+from langchain_splade.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -199,27 +198,6 @@ def load_idf(folder: Path | None) -> dict[str, float] | None:
     if folder is None or not (folder / IDF_FILE).is_file():
         return None
     return read_idf(folder / IDF_FILE)
-
-
-def read_idf(path: Path) -> dict[str, float]:
-    """Read and validate an ``idf.json`` file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(
-            f"Could not read IDF table {str(path)!r}: {exc}.",
-            expected='a JSON object {"token": weight, ...}',
-            fix="regenerate the file or remove it to encode queries with the model",
-        ) from exc
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, (int, float)) for k, v in data.items()
-    ):
-        raise InvalidInputError(
-            f"IDF table {str(path)!r} is not a mapping of token to number.",
-            expected='a JSON object {"token": weight, ...}',
-            fix="regenerate the file",
-        )
-    return {k: float(v) for k, v in data.items()}
 
 
 def vocabulary_hash(vocabulary: dict[str, int]) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from langchain_splade.encoders.loading import load_idf, read_idf
+from langchain_splade.encoders.loading import load_idf
+from langchain_splade.encoders.st_format import read_idf
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.types import SparseVector
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from langchain_splade.errors import ModelLoadError
+from langchain_splade.errors import InvalidInputError, ModelLoadError, SpladeError
 
 Pooling = Literal["max", "sum"]
 Activation = Literal["relu", "log1p_relu"]
@@ -243,8 +243,6 @@ def _static_weights(folder: Path) -> np.ndarray:
 def _idf_json_weights(folder: Path, path: Path) -> np.ndarray:
     from transformers import AutoTokenizer
 
-    from langchain_splade.encoders.loading import read_idf
-
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     vocab: dict[str, int] = tokenizer.get_vocab()
     weights = np.zeros(max(vocab.values()) + 1, dtype=np.float32)
@@ -252,6 +250,31 @@ def _idf_json_weights(folder: Path, path: Path) -> np.ndarray:
         if token in vocab:
             weights[vocab[token]] = weight
     return weights
+
+
+def read_idf(path: Path) -> dict[str, float]:
+    """Read and validate an ``idf.json`` file: an inference-free model's query weights.
+
+    A plain masked-LM folder ships one beside its weights; a ``SparseStaticEmbedding``
+    names one in its config. It lives here with the folder's other formats, so that
+    :mod:`~langchain_splade.encoders.loading` imports this module and never the reverse.
+    """
+    data = _parse_json(
+        path,
+        InvalidInputError,
+        what="IDF table ",
+        expected='a JSON object {"token": weight, ...}',
+        fix="regenerate the file or remove it to encode queries with the model",
+    )
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) for k, v in data.items()
+    ):
+        raise InvalidInputError(
+            f"IDF table {str(path)!r} is not a mapping of token to number.",
+            expected='a JSON object {"token": weight, ...}',
+            fix="regenerate the file",
+        )
+    return {k: float(v) for k, v in data.items()}
 
 
 def _class_name(type_path: str) -> str:
@@ -280,11 +303,20 @@ def _read_json(path: Path, required: bool) -> Any:
                 fix="re-save the model with SparseEncoder.save_pretrained",
             )
         return None
+    return _parse_json(
+        path,
+        ModelLoadError,
+        what="",
+        expected="valid JSON",
+        fix="re-save the model with SparseEncoder.save_pretrained",
+    )
+
+
+def _parse_json(path: Path, error: type[SpladeError], *, what: str, expected: str, fix: str) -> Any:
+    """The JSON value in ``path``; ``error`` (found/expected/fix) if it cannot be read."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(
-            f"Could not read {str(path)!r}: {exc}.",
-            expected="valid JSON",
-            fix="re-save the model with SparseEncoder.save_pretrained",
+        raise error(
+            f"Could not read {what}{str(path)!r}: {exc}.", expected=expected, fix=fix
         ) from exc

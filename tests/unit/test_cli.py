@@ -1,11 +1,17 @@
-"""The command line, run in-process on real files with the real model."""
+"""The command line, run in-process on real files with the real model; the demo runs as
+``make demo`` installs it: in a fresh interpreter without the dev packages."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from langchain_splade.cli import main
 from langchain_splade.loaders import load_passages
@@ -123,9 +129,41 @@ def test_bad_jsonl_line_names_the_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert not (tmp_path / "idx").exists()
 
 
-def test_demo_explains_hits(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "-k", "2", "which Chuck Berry song was sent into space"]) == 0
-    out = capsys.readouterr().out
+def _dev_only_modules() -> list[str]:
+    """Top-level modules that only the ``dev`` extra installs (not the package or ``fast``)."""
+    extras: dict[str, set[str]] = {"": set(), "fast": set(), "dev": set()}
+    for line in requires("langchain-splade") or []:
+        requirement = Requirement(line)
+        for extra, names in extras.items():
+            marker = requirement.marker
+            if (marker is None and not extra) or (
+                marker is not None and extra and marker.evaluate({"extra": extra})
+            ):
+                names.add(canonicalize_name(requirement.name))
+    dev_only = extras["dev"] - extras[""] - extras["fast"]
+    return sorted(
+        module
+        for module, dists in packages_distributions().items()
+        if {canonicalize_name(d) for d in dists} <= dev_only
+    )
+
+
+def test_demo_explains_hits_without_dev_packages() -> None:
+    """``make demo`` installs only the package and its ``fast`` extra: the demo must not
+    import pytest, the backends' clients or anything else only ``dev`` brings."""
+    blocked = _dev_only_modules()
+    assert {"pytest", "sentence_transformers", "opensearchpy"} <= set(blocked)
+    code = (
+        "import sys\n"
+        f"sys.modules.update(dict.fromkeys({blocked!r}))  # None: imports fail as if absent\n"
+        "from langchain_splade.cli import main\n"
+        "sys.exit(main(['demo', '-k', '2', 'which Chuck Berry song was sent into space']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
     assert "1. " in out and "Voyager" in out.split("1. ", 1)[1].split("\n")[0]
     assert "why:" in out and "+" in out
 

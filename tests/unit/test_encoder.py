@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,9 @@ def _dense(vectors: list[SparseVector], vocab: int) -> torch.Tensor:
     return dense
 
 
-def test_matches_seed_formula_except_special_tokens(encoder: SpladeEncoder) -> None:
+def test_matches_seed_formula_except_special_tokens(
+    encoder: SpladeEncoder, encoding_atol: float
+) -> None:
     model = AutoModelForMaskedLM.from_pretrained(
         BUNDLED_MODELS_DIR / "splade-tiny", local_files_only=True
     ).eval()
@@ -49,23 +52,26 @@ def test_matches_seed_formula_except_special_tokens(encoder: SpladeEncoder) -> N
     special = torch.tensor(encoder._tokenizer.all_special_ids)
     assert torch.count_nonzero(got[:, special]) == 0
     expected[:, special] = 0.0
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # Another summation order than the model's own forward pass: float32 rounding apart.
+    torch.testing.assert_close(got, expected, atol=encoding_atol, rtol=0)
 
 
-def test_vector_does_not_depend_on_batch_neighbours(encoder: SpladeEncoder) -> None:
+def test_vector_does_not_depend_on_batch_neighbours(
+    encoder: SpladeEncoder, same_encoding: Callable[..., None]
+) -> None:
     alone = [encoder.embed_documents([text])[0] for text in TEXTS]
     together = encoder.embed_documents(TEXTS)
     for single, batched in zip(alone, together):
-        assert np.array_equal(single.indices, batched.indices)
-        np.testing.assert_allclose(single.values, batched.values, atol=1e-5)
+        same_encoding(single, batched)
 
 
-def test_batch_size_and_order_do_not_change_vectors(encoder: SpladeEncoder) -> None:
+def test_batch_size_and_order_do_not_change_vectors(
+    encoder: SpladeEncoder, same_encoding: Callable[..., None]
+) -> None:
     small_batches = SpladeEncoder(batch_size=2)
     reversed_vectors = small_batches.embed_documents(TEXTS[::-1])[::-1]
     for a, b in zip(encoder.embed_documents(TEXTS), reversed_vectors):
-        assert np.array_equal(a.indices, b.indices)
-        np.testing.assert_allclose(a.values, b.values, atol=1e-5)
+        same_encoding(b, a)
 
 
 def test_window_keeps_a_word_after_token_2000(encoder: SpladeEncoder) -> None:
@@ -79,7 +85,9 @@ def test_window_keeps_a_word_after_token_2000(encoder: SpladeEncoder) -> None:
     assert "volcano" not in truncated
 
 
-def test_window_max_equals_max_of_windows(encoder: SpladeEncoder) -> None:
+def test_window_max_equals_max_of_windows(
+    encoder: SpladeEncoder, same_encoding: Callable[..., None]
+) -> None:
     """A two-window text is the element-wise max of its windows encoded alone."""
     small = SpladeEncoder(max_length=16, window_overlap=0, window_policy=WindowPolicy())
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi"
@@ -89,9 +97,7 @@ def test_window_max_equals_max_of_windows(encoder: SpladeEncoder) -> None:
     whole = small.embed_documents([words])[0].to_dict()
     a, b = (v.to_dict() for v in small.embed_documents([first, second]))
     expected = {k: max(a.get(k, 0.0), b.get(k, 0.0)) for k in set(a) | set(b)}
-    assert set(whole) == set(expected)
-    for k, weight in whole.items():
-        assert weight == pytest.approx(expected[k], abs=1e-5)
+    same_encoding(whole, expected)  # the windows ran in another batch than the texts
 
 
 def test_blank_texts_have_no_terms(encoder: SpladeEncoder) -> None:
@@ -236,7 +242,7 @@ def test_missing_folder_and_offline_hub_id_say_how_to_fix(
 
 
 def test_queries_on_lanes_equal_the_calling_thread_and_change_no_global_setting(
-    encoder: SpladeEncoder,
+    encoder: SpladeEncoder, same_encoding: Callable[..., None]
 ) -> None:
     import threading
 
@@ -255,8 +261,10 @@ def test_queries_on_lanes_equal_the_calling_thread_and_change_no_global_setting(
     # One thread sums in another order than two: equal within float rounding.
     laned = [*encoder.embed_queries(queries), encoder.embed_query(queries[0])]
     for a, b in zip(laned, [*pooled.embed_queries(queries), pooled.embed_query(queries[0])]):
-        assert np.array_equal(a.indices, b.indices)
-        np.testing.assert_allclose(a.values, b.values, atol=1e-5)
+        if b.nnz:
+            same_encoding(a, b)
+        else:
+            assert a.nnz == 0  # the empty query has no terms on either path
     if lanes.shared_lanes() is not None:  # OpenMP builds: the lane really is single-threaded
         assert lanes.run_short(torch.get_num_threads) == 1
     assert (torch.get_num_threads(), fresh_thread_count()) == before

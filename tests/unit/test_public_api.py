@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import importlib
 import json
 import pkgutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -101,3 +104,36 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(out.stdout) == []
+
+
+def _imports(package: Path) -> dict[str, set[str]]:
+    """Each module of ``package`` and the package modules it imports, lazy imports included.
+
+    ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``.
+    """
+    modules = {
+        ".".join(f.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): f
+        for f in package.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, file in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                submodules = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                found |= submodules or ({node.module} & modules.keys())
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names} & modules.keys()
+        graph[name] = found - {name}
+    return graph
+
+
+def test_modules_import_each_other_without_a_circle() -> None:
+    """A circle hidden by a lazy import (loading <-> st_format once) breaks as soon as
+    someone hoists the import; one module owns each function instead."""
+    graph = _imports(Path(langchain_splade.__file__).parent)
+    assert graph["langchain_splade.encoders.loading"] >= {"langchain_splade.encoders.st_format"}
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"modules import each other in a circle: {' -> '.join(exc.args[1])}")
