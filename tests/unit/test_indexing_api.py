@@ -1,7 +1,8 @@
 """LangChain's indexing API keeps a ``SpladeVectorStore`` in sync, unchanged: with
 ``InMemoryRecordManager`` and a persistent ``SQLRecordManager`` on SQLite (from
 ``langchain-classic``, where ``langchain.indexes`` now lives), through ``index`` and
-``aindex``, on the local index with the real bundled encoder.
+``aindex``, with the real bundled encoder, on the local index and (marked
+``integration``) on the real OpenSearch and Elasticsearch session nodes.
 
 What the store sees is recorded by a thin subclass (each ``add_documents`` and
 ``delete`` call, with its ids) and what the encoder encodes by a thin wrapper around
@@ -11,6 +12,7 @@ the real encoder; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,12 +136,54 @@ def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runner]:
     yield Runner(api, request.param, tmp_path)
 
 
-@pytest.fixture
-def make_store(encoder: SpladeEncoder) -> Callable[[], RecordingStore]:
-    def make() -> RecordingStore:
-        return RecordingStore(index=LocalSparseIndex(), encoder=CountingEncoder(encoder))  # type: ignore[arg-type]
+def _local(request: pytest.FixtureRequest) -> Any:
+    return LocalSparseIndex()
 
-    return make
+
+def _remote(module: str, name: str, url_fixture: str) -> Callable[[pytest.FixtureRequest], Any]:
+    def open_index(request: pytest.FixtureRequest) -> Any:
+        import importlib
+
+        index_class = getattr(importlib.import_module(module), name)
+        url = request.getfixturevalue(url_fixture)
+        return index_class(f"indexing-{uuid.uuid4().hex[:12]}", url=url)
+
+    return open_index
+
+
+BACKENDS = [
+    pytest.param(_local, id="local"),
+    pytest.param(
+        _remote("langchain_splade.stores.opensearch", "OpenSearchSparseIndex", "opensearch_url"),
+        id="opensearch",
+        marks=pytest.mark.integration,
+    ),
+    pytest.param(
+        _remote(
+            "langchain_splade.stores.elasticsearch", "ElasticsearchSparseIndex", "elasticsearch_url"
+        ),
+        id="elasticsearch",
+        marks=pytest.mark.integration,
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(
+    request: pytest.FixtureRequest, encoder: SpladeEncoder
+) -> Iterator[Callable[[], RecordingStore]]:
+    opened: list[Any] = []
+
+    def make() -> RecordingStore:
+        sparse = request.param(request)
+        opened.append(sparse)
+        return RecordingStore(index=sparse, encoder=CountingEncoder(encoder))  # type: ignore[arg-type]
+
+    yield make
+    for sparse in opened:
+        if not isinstance(sparse, LocalSparseIndex):
+            sparse.clear()
+        sparse.close()
 
 
 def _corpus(**changes: str | None) -> list[Document]:
@@ -160,10 +204,16 @@ def _corpus(**changes: str | None) -> list[Document]:
     return docs
 
 
-def _contents(store: SpladeVectorStore) -> list[str]:
-    local = store.index
-    assert isinstance(local, LocalSparseIndex)
-    return sorted(d.page_content for d in store.get_by_ids(local.ids()))
+def _stored(store: RecordingStore) -> list[Document]:
+    """Every document the store holds (any id it was ever given), on any backend."""
+    known = sorted({doc_id for ids in store.added for doc_id in ids})
+    docs = store.get_by_ids(known)
+    assert len(docs) == len(store.index)  # nothing stored under an id we did not write
+    return docs
+
+
+def _contents(store: RecordingStore) -> list[str]:
+    return sorted(d.page_content for d in _stored(store))
 
 
 def _encoded(store: SpladeVectorStore) -> list[str]:
@@ -192,14 +242,14 @@ def test_one_changed_and_one_removed_chunk_give_one_add_and_one_delete(
 ) -> None:
     store = make_store()
     runner(_corpus(), store, cleanup)
-    before = {d.metadata["chunk"]: d.id for d in store.get_by_ids(store.index.ids())}
-    store.added.clear()
+    before = {d.metadata["chunk"]: d.id for d in _stored(store)}
+    writes = len(store.added)
     edited = "SPLADE expands a passage with learned, weighted vocabulary terms."
     new_corpus = _corpus(a1=edited, a2=None)
     result = runner(new_corpus, store, cleanup)
     assert result == {"num_added": 1, "num_updated": 0, "num_skipped": 2, "num_deleted": 2}
     assert _encoded(store)[4:] == [edited]  # only the changed chunk is encoded
-    (added,) = store.added  # one add, of one document
+    (added,) = store.added[writes:]  # one add, of one document
     assert len(added) == 1
     (deleted,) = store.deleted  # one delete: the old version and the removed chunk
     assert sorted(deleted) == sorted([before["a1"], before["a2"]])
