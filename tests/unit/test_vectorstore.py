@@ -5,7 +5,9 @@ input (typed errors, nothing stored half)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.documents import Document
@@ -18,6 +20,7 @@ from langchain_splade import (
     InvalidInputError,
     InvalidTypeError,
     LocalSparseIndex,
+    SearchHit,
     SparseVector,
     SpladeEncoder,
     SpladeRetriever,
@@ -138,6 +141,30 @@ def test_mmr_demotes_a_near_duplicate(encoder: SpladeEncoder) -> None:
     assert [d.id for d in diverse] == ["a", "symptoms", "a-copy"]  # default lambda 0.5
     with pytest.raises(InvalidInputError, match="lambda_mult"):
         store.max_marginal_relevance_search("heart", lambda_mult=1.5)
+
+
+class VectorlessHits(LocalSparseIndex):
+    """A backend whose hits carry no vectors (the contract allows it)."""
+
+    def search(self, *args: Any, **kwargs: Any) -> list[SearchHit]:
+        return [replace(hit, vector=None) for hit in super().search(*args, **kwargs)]
+
+
+def test_mmr_fetches_vectors_a_backend_leaves_out_of_its_hits(encoder: SpladeEncoder) -> None:
+    full = SpladeVectorStore(index=LocalSparseIndex(), encoder=encoder)
+    bare = SpladeVectorStore(index=VectorlessHits(), encoder=encoder)
+    for store in (full, bare):
+        store.add_texts(TEXTS, METADATAS, ids=["mi", "ha", "aurora", "python"])
+    assert bare.index.search(encoder.embed_query("heart"), k=1)[0].vector is None
+    for api in ("sync", "async"):
+        expected = full.max_marginal_relevance_search("heart attack", k=3, lambda_mult=0.2)
+        if api == "sync":
+            got = bare.max_marginal_relevance_search("heart attack", k=3, lambda_mult=0.2)
+        else:
+            got = asyncio.run(
+                bare.amax_marginal_relevance_search("heart attack", k=3, lambda_mult=0.2)
+            )
+        assert got == expected
 
 
 def test_cosine_of_sparse_vectors() -> None:
