@@ -311,6 +311,7 @@ class SpladeVectorStore(VectorStore):
         ids: Sequence[str | None] | None,
         kwargs: Mapping[str, Any],
     ) -> tuple[list[str], list[Mapping[str, Any] | None] | None, list[str]]:
+        """Texts, metadatas and ids checked together, so bad input stores nothing."""
         unknown = sorted(set(kwargs) - _IGNORED_ADD_KWARGS)
         if unknown:
             raise InvalidInputError(
@@ -318,8 +319,7 @@ class SpladeVectorStore(VectorStore):
                 expected="texts, metadatas and ids (batch_size is accepted and ignored)",
                 fix="drop them",
             )
-        # Checked here, before anything is encoded or stored (the stored text is the
-        # caller's; the encoder cleans its own copy).
+        # The stored text is the caller's; the encoder cleans its own copy.
         given: Any = texts
         if isinstance(texts, Iterable) and not isinstance(texts, (str, bytes)):
             given = list(texts)  # once: texts may be a generator
@@ -327,10 +327,10 @@ class SpladeVectorStore(VectorStore):
         text_list: list[str] = given
         if ids is None:
             id_list = [uuid.uuid4().hex for _ in text_list]
-        else:
-            given = list(ids)
-            filled = [uuid.uuid4().hex if i is None else i for i in given]
-            id_list = check_ids(filled)
+        elif isinstance(ids, (str, bytes)):
+            id_list = check_ids(ids)  # raises: a bare string is not a list of ids
+        else:  # a Document without an id gets a new one, as LangChain stores do
+            id_list = check_ids([uuid.uuid4().hex if i is None else i for i in ids])
         metadata_list = None if metadatas is None else list(metadatas)
         if len(id_list) != len(text_list) or (
             metadata_list is not None and len(metadata_list) != len(text_list)

@@ -214,6 +214,8 @@ def test_bad_input_raises_typed_errors_and_stores_nothing(encoder: SpladeEncoder
         store.add_documents(["not a document"])  # type: ignore[list-item]
     with pytest.raises(InvalidInputError, match="Unknown keyword"):
         store.add_texts(["fine"], colection="typo")
+    with pytest.raises(InvalidTypeError):
+        store.add_texts(["one", "two"], ids="ab")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="equal length"):
         store.add_texts(["one", "two"], ids=["only-one"])
     assert len(store.index) == 0  # every refused batch stored nothing
