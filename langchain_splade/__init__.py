@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from langchain_splade.stores.elasticsearch import ElasticsearchSparseIndex
     from langchain_splade.stores.local import LocalSparseIndex
     from langchain_splade.stores.opensearch import ClauseLimitWarning, OpenSearchSparseIndex
+    from langchain_splade.vectorstores import SpladeVectorStore
 
 # Public classes whose modules import torch, LangChain, bm25s or an optional extra.
 _LAZY = {
@@ -61,6 +62,7 @@ _LAZY = {
     "SpladeEncoder": "langchain_splade.encoders",
     "SpladeLlamaIndexRetriever": "langchain_splade.llama_index",  # extra: llamaindex
     "SpladeRetriever": "langchain_splade.retrievers",
+    "SpladeVectorStore": "langchain_splade.vectorstores",
     "WindowPolicy": "langchain_splade.encoders",
 }
 
@@ -110,6 +112,7 @@ __all__ = [
     "SpladeError",
     "SpladeLlamaIndexRetriever",
     "SpladeRetriever",
+    "SpladeVectorStore",
     "StoredDocument",
     "StoredIndexError",
     "TermContribution",

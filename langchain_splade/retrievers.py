@@ -107,7 +107,7 @@ class SpladeRetriever(BaseRetriever):
         check_k(self.candidates, "candidates")
         if self.mode not in ("sparse", "bm25", "hybrid"):
             raise InvalidInputError(f"mode={self.mode!r}.", expected="'sparse', 'bm25' or 'hybrid'")
-        _check_search_kwargs(self.index, self.search_kwargs)
+        check_search_kwargs(self.index, self.search_kwargs)
         self.index.check_encoder(self.encoder.fingerprint)
 
     # -- construction ---------------------------------------------------------------
@@ -385,7 +385,7 @@ def _document_ids(documents: Sequence[Document]) -> list[str] | None:
     return [i if i is not None else uuid.uuid4().hex for i in ids]
 
 
-def _check_search_kwargs(index: SparseIndex, options: Mapping[str, Any] | None) -> None:
+def check_search_kwargs(index: SparseIndex, options: Mapping[str, Any] | None) -> None:
     """Refuse ``search_kwargs`` the index's ``search`` cannot take, at construction
     rather than at the first query (e.g. ``approximate`` on a remote index)."""
     if not options:

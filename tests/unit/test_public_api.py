@@ -16,6 +16,7 @@ from types import ModuleType
 
 import pytest
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.vectorstores import VectorStore
 
 import langchain_splade
 from langchain_splade.errors import MissingDependencyError, SpladeError
@@ -67,10 +68,11 @@ INTERNAL_BASES = {"RemoteSparseIndex"}
 
 
 def _must_be_exported(cls: type) -> bool:
-    """What a user meets by name: retrievers, indexes, encoders, adapters, errors, warnings."""
+    """What a user meets by name: retrievers, vector stores, indexes, encoders, adapters,
+    errors, warnings."""
     if cls.__name__ in INTERNAL_BASES:
         return False
-    kinds = (BaseRetriever, SpladeError, Warning)
+    kinds = (BaseRetriever, VectorStore, SpladeError, Warning)
     names = ("SparseIndex", "Encoder", "Retriever", "BM25Index", "Embedding", "Embeddings")
     return issubclass(cls, kinds) or cls.__name__.endswith(names)
 

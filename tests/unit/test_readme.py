@@ -1,9 +1,10 @@
-"""The README's quickstart block runs as written."""
+"""The README's quickstart blocks (the retriever, then the vector store) run as written."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,17 @@ def test_quickstart_block_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     exec(compile(block.group(1), str(README), "exec"), {})
     assert (tmp_path / "my-index").is_dir()
+
+
+def test_vector_store_block_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    section = README.read_text(encoding="utf-8").split("### Retriever or vector store?", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    monkeypatch.chdir(tmp_path)  # it writes nothing; if it ever does, not into the repository
+    namespace: dict[str, Any] = {}
+    exec(compile(block.group(1), str(README), "exec"), namespace)
+    assert namespace["diverse"][0].metadata["source"] == "a.md"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readme_opens_with_the_two_commands() -> None:
