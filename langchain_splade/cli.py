@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_splade.errors import SpladeError
+from langchain_splade.testing.opensearch.versions import (
+    NEURAL_SEARCH_VERSION,
+    OPENSEARCH3_VERSION,
+    OPENSEARCH_VERSION,
+)
 
 BACKENDS = ["local", "opensearch", "elasticsearch"]
 
@@ -120,10 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
         "opensearch-node",
         help="run a local OpenSearch test node in the foreground",
         description="Start a single OpenSearch node on 127.0.0.1 (built from Maven Central "
-        "jars; needs Java 17 and Maven), print its URL, stop on Ctrl-C.",
+        "jars; needs Maven and Java 17, or a JDK 21+ for 3.x), print its URL, stop on Ctrl-C.",
     )
     node.add_argument("--port", type=int, help="HTTP port (default: a free one)")
     node.add_argument("--data", type=Path, help="data folder to keep (default: temporary)")
+    node.add_argument(
+        "--version",
+        default=OPENSEARCH_VERSION,
+        help=f"server version (default {OPENSEARCH_VERSION}; newest 3.x on Maven Central: "
+        f"{OPENSEARCH3_VERSION})",
+    )
+    node.add_argument(
+        "--neural-search",
+        action="store_true",
+        help=f"also load the k-NN and neural-search plugins (sparse_vector fields, SEISMIC); "
+        f"only with --version {NEURAL_SEARCH_VERSION}",
+    )
     node.set_defaults(run=_run_opensearch_node)
 
     es_node = commands.add_parser(
@@ -280,7 +297,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_opensearch_node(args: argparse.Namespace) -> int:
     from langchain_splade.testing.opensearch import serve
 
-    return serve(args.port, args.data)
+    return serve(args.port, args.data, version=args.version, neural_search=args.neural_search)
 
 
 def _run_elasticsearch_node(args: argparse.Namespace) -> int:

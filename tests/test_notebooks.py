@@ -3,7 +3,8 @@
 Each notebook runs in a fresh ``python3`` kernel inside a temporary working
 directory (files it saves never land in the repository); any cell error fails the
 test with the cell's traceback. ``02_opensearch`` needs a real node and gets its URL
-from the ``opensearch_url`` fixture, so it is an integration test.
+from the ``opensearch_default_url`` fixture (the default version only), so it is an
+integration test.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     [p for p in NOTEBOOKS if p.name in OPENSEARCH_NOTEBOOKS],
     ids=lambda p: p.stem,
 )
-def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_url: str) -> None:
-    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_url})
+def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_default_url: str) -> None:
+    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_default_url})
 
 
 @pytest.mark.slow
