@@ -124,6 +124,9 @@ BACKENDS: list[Backend] = [
         Backend(f"opensearch-{version}", _opensearch(version), remote=True)
         for version in version_matrix()
     ),
+    # SEISMIC (neural-search sparse_vector); the corpora here are far below the
+    # approximate threshold, so segments are searched exactly, through the ANN query.
+    Backend("opensearch-seismic", _opensearch("seismic", method="seismic"), remote=True),
     Backend("elasticsearch", _elasticsearch, remote=True),
 ]
 
