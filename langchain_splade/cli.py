@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", choices=BACKENDS, default="local")
     evaluate.add_argument("--opensearch-url", help="OpenSearch URL (backend opensearch)")
     evaluate.add_argument("--elasticsearch-url", help="Elasticsearch URL (backend elasticsearch)")
+    _add_method_option(evaluate)
     evaluate.add_argument("--split", default="test", help="qrels split (default test)")
     evaluate.add_argument(
         "--json",
@@ -165,6 +166,16 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         help="Elasticsearch URL, e.g. http://localhost:9200 (default: $ELASTICSEARCH_URL)",
     )
     parser.add_argument("--index-name", help="OpenSearch or Elasticsearch index name")
+    _add_method_option(parser)
+
+
+def _add_method_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method",
+        choices=["rank_features", "seismic"],
+        help="OpenSearch search method: rank_features (exact, default) or seismic "
+        "(approximate sparse ANN; OpenSearch 3.3+ with neural-search)",
+    )
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
@@ -211,6 +222,7 @@ def _run_index(args: argparse.Namespace) -> int:
         args.index_name,
         create=True,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
     )
     try:
         store.check_encoder(encoder.fingerprint)
@@ -240,6 +252,7 @@ def _run_search(args: argparse.Namespace) -> int:
         args.index_name,
         create=False,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
     )
     model = args.model or recorded_model(store) or "splade-tiny"
     retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k, mode=args.mode)
@@ -283,6 +296,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         backend=args.backend,
         opensearch_url=args.opensearch_url,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
         show_progress=True,  # tqdm writes to stderr: stdout stays clean for --json
         runs=runs,
     )
