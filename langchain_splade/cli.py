@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_splade.errors import SpladeError
+from langchain_splade.testing.opensearch.versions import (
+    NEURAL_SEARCH_VERSION,
+    OPENSEARCH3_VERSION,
+    OPENSEARCH_VERSION,
+)
 
 BACKENDS = ["local", "opensearch", "elasticsearch"]
 
@@ -101,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", choices=BACKENDS, default="local")
     evaluate.add_argument("--opensearch-url", help="OpenSearch URL (backend opensearch)")
     evaluate.add_argument("--elasticsearch-url", help="Elasticsearch URL (backend elasticsearch)")
+    _add_method_option(evaluate)
     evaluate.add_argument("--split", default="test", help="qrels split (default test)")
     evaluate.add_argument(
         "--json",
@@ -120,10 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
         "opensearch-node",
         help="run a local OpenSearch test node in the foreground",
         description="Start a single OpenSearch node on 127.0.0.1 (built from Maven Central "
-        "jars; needs Java 17 and Maven), print its URL, stop on Ctrl-C.",
+        "jars; needs Maven and Java 17, or a JDK 21+ for 3.x), print its URL, stop on Ctrl-C.",
     )
     node.add_argument("--port", type=int, help="HTTP port (default: a free one)")
     node.add_argument("--data", type=Path, help="data folder to keep (default: temporary)")
+    node.add_argument(
+        "--version",
+        default=OPENSEARCH_VERSION,
+        help=f"server version (default {OPENSEARCH_VERSION}; newest 3.x on Maven Central: "
+        f"{OPENSEARCH3_VERSION})",
+    )
+    node.add_argument(
+        "--neural-search",
+        action="store_true",
+        help=f"also load the k-NN and neural-search plugins (sparse_vector fields, SEISMIC); "
+        f"only with --version {NEURAL_SEARCH_VERSION}",
+    )
     node.set_defaults(run=_run_opensearch_node)
 
     es_node = commands.add_parser(
@@ -148,6 +166,16 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         help="Elasticsearch URL, e.g. http://localhost:9200 (default: $ELASTICSEARCH_URL)",
     )
     parser.add_argument("--index-name", help="OpenSearch or Elasticsearch index name")
+    _add_method_option(parser)
+
+
+def _add_method_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method",
+        choices=["rank_features", "seismic"],
+        help="OpenSearch search method: rank_features (exact, default) or seismic "
+        "(approximate sparse ANN; OpenSearch 3.3+ with neural-search)",
+    )
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
@@ -194,6 +222,7 @@ def _run_index(args: argparse.Namespace) -> int:
         args.index_name,
         create=True,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
     )
     try:
         store.check_encoder(encoder.fingerprint)
@@ -223,6 +252,7 @@ def _run_search(args: argparse.Namespace) -> int:
         args.index_name,
         create=False,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
     )
     model = args.model or recorded_model(store) or "splade-tiny"
     retriever = SpladeRetriever(encoder=SpladeEncoder(model), index=store, k=args.k, mode=args.mode)
@@ -266,6 +296,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         backend=args.backend,
         opensearch_url=args.opensearch_url,
         elasticsearch_url=args.elasticsearch_url,
+        method=args.method,
         show_progress=True,  # tqdm writes to stderr: stdout stays clean for --json
         runs=runs,
     )
@@ -280,7 +311,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_opensearch_node(args: argparse.Namespace) -> int:
     from langchain_splade.testing.opensearch import serve
 
-    return serve(args.port, args.data)
+    return serve(args.port, args.data, version=args.version, neural_search=args.neural_search)
 
 
 def _run_elasticsearch_node(args: argparse.Namespace) -> int:

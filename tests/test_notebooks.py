@@ -4,7 +4,8 @@ Each notebook runs in a fresh ``python3`` kernel inside an empty working directo
 and must leave it empty: an example that saves files writes them into a ``tempfile``
 folder, so running it in Jupyter (working directory ``notebooks/``) leaves the tree
 clean. Any cell error fails the test with the cell's traceback. ``02_opensearch``
-needs a real node and gets its URL from the ``opensearch_url`` fixture, so it is an
+needs a real node and gets its URL from the ``opensearch_default_url`` fixture (the
+default version only), so it is an
 integration test.
 """
 
@@ -80,8 +81,8 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     [p for p in NOTEBOOKS if p.name in OPENSEARCH_NOTEBOOKS],
     ids=lambda p: p.stem,
 )
-def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_url: str) -> None:
-    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_url})
+def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_default_url: str) -> None:
+    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_default_url})
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ def run_evaluation(
     backend: str = "local",
     opensearch_url: str | None = None,
     elasticsearch_url: str | None = None,
+    method: str | None = None,
     show_progress: bool = True,
     vectors: Sequence[Any] | None = None,
     runs: dict[str, dict[str, list[tuple[str, float]]]] | None = None,
@@ -59,6 +60,7 @@ def run_evaluation(
 
     ``vectors`` (aligned with ``dataset.doc_ids``) skips document encoding, e.g. to
     compare backends on the same vectors; encode_docs_per_s is then absent.
+    ``method`` picks OpenSearch's search method (``"seismic"``: approximate).
     ``runs``, when given, receives each mode's ranked ``(id, score)`` lists by query
     (what :func:`fusion_table` fuses). Progress bars go to stderr.
     """
@@ -70,7 +72,7 @@ def run_evaluation(
         vectors = encoder.embed_documents(dataset.doc_texts, show_progress=show_progress)
     encode_s = time.perf_counter() - start
     url = elasticsearch_url if backend == "elasticsearch" else opensearch_url
-    with _index(backend, url) as index:
+    with _index(backend, url, method) as index:
         index.check_encoder(encoder.fingerprint)
         metadatas = [{"title": doc.title} for doc in dataset.corpus.values()]
         start = time.perf_counter()
@@ -128,12 +130,14 @@ def fusion_table(
 
 
 @contextmanager
-def _index(backend: str, url: str | None) -> Iterator[Any]:
+def _index(backend: str, url: str | None, method: str | None = None) -> Iterator[Any]:
     """A fresh, empty index (the CLI's factory); a remote one is deleted afterwards."""
     from langchain_splade.stores.factory import open_index
 
     name = f"splade-eval-{uuid.uuid4().hex[:10]}"
-    index = open_index(backend, None, url, name, create=True, elasticsearch_url=url)
+    index = open_index(
+        backend, None, url, name, create=True, elasticsearch_url=url, method=method
+    )
     try:
         yield index
     finally:

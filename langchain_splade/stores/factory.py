@@ -33,6 +33,7 @@ def open_index(
     *,
     create: bool,
     elasticsearch_url: str | None = None,
+    method: str | None = None,
 ) -> SparseIndex:
     """Open (``create=False``: it must exist) or create an index.
 
@@ -45,7 +46,15 @@ def open_index(
         index_name: the remote index.
         create: create the index when missing; a local folder is then opened for
             writing and holds its write lock until ``close()``.
+        method: OpenSearch's search method, ``"rank_features"`` (exact, the default) or
+            ``"seismic"`` (approximate, needs the neural-search plugin).
     """
+    if method not in (None, "rank_features") and backend != "opensearch":
+        raise InvalidInputError(
+            f"method={method!r} was asked for with the {backend} backend.",
+            expected="--backend opensearch (SEISMIC is OpenSearch's neural-search plugin)",
+            fix="drop --method, or use --backend opensearch",
+        )
     if backend == "local":
         return _open_local(index_dir, create=create)
     if backend not in REMOTE_BACKENDS:
@@ -58,7 +67,10 @@ def open_index(
             f"No index name given for the {product} backend.", fix="pass --index-name NAME"
         )
     url = elasticsearch_url if backend == "elasticsearch" else opensearch_url
-    index: SparseIndex = getattr(importlib.import_module(module), name)(index_name, url=url)
+    options = {"method": method} if method is not None else {}
+    index: SparseIndex = getattr(importlib.import_module(module), name)(
+        index_name, url=url, **options
+    )
     if not create and not index.client.indices.exists(index=index_name):  # type: ignore[attr-defined]
         index.close()
         raise InvalidInputError(

@@ -56,6 +56,11 @@ class LauncherSpec:
         jvm_flags: extra JVM flags; ``{home}`` is replaced by the node's home folder.
         url_env: the variable that points tests at an existing cluster instead.
         command: the CLI command that serves a node (for messages).
+        maven_args: extra ``mvn`` arguments (e.g. ``-Dopensearch.version=3.9.0``,
+            ``-Pneural-search``): one launcher builds several versions, each in its own
+            cache folder.
+        main_args: arguments given to the main class before the ``-E`` settings (e.g.
+            the plugins a 3.x OpenSearch node loads).
     """
 
     product: str
@@ -67,6 +72,8 @@ class LauncherSpec:
     jvm_flags: tuple[str, ...]
     url_env: str
     command: str
+    maven_args: tuple[str, ...] = ()
+    main_args: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -139,6 +146,8 @@ def launcher_hash(spec: LauncherSpec) -> str:
         if relative.startswith("target/") or "__pycache__" in relative:
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    if spec.maven_args:  # absent for a launcher built as is: its old builds stay valid
+        digest.update(b"mvn\0" + "\0".join(spec.maven_args).encode())
     return digest.hexdigest()[:16]
 
 
@@ -189,7 +198,15 @@ def build_launcher(spec: LauncherSpec, cache_dir: Path | None = None) -> Path:
             logger.info("building the %s test node launcher in %s", spec.product, work)
             started = time.monotonic()
             result = subprocess.run(
-                [mvn, "-q", "-B", "package", "dependency:copy-dependencies", "-DskipTests"],
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "package",
+                    "dependency:copy-dependencies",
+                    "-DskipTests",
+                    *spec.maven_args,
+                ],
                 cwd=src,
                 env={**os.environ, "JAVA_HOME": str(java_home)},
                 capture_output=True,
@@ -296,6 +313,7 @@ class JvmTestNode:
         flags = [flag.format(home=self._home) for flag in self.spec.jvm_flags]
         args = [str(java_home / "bin" / "java"), f"-Xms{self.heap}", f"-Xmx{self.heap}", *flags]
         args += ["-cp", classpath, self.spec.main_class, "--exit-on-stdin-eof"]
+        args += list(self.spec.main_args)
         for key, value in settings.items():
             args += ["-E", f"{key}={value}"]
         return args

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from langchain_splade.stores.base import SparseIndex
+from langchain_splade.testing.opensearch.versions import version_matrix
 
 Opened = tuple[Any, Callable[[Any], Any], Callable[[Any], None]]
 """(index, reopen, cleanup)"""
@@ -93,23 +94,39 @@ def _elasticsearch(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     return _remote(ElasticsearchSparseIndex, "elasticsearch_url")(request, tmp_path)
 
 
-def _opensearch(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    from langchain_splade.stores.opensearch import OpenSearchSparseIndex
+def _opensearch(version: str, **options: Any) -> Callable[..., Any]:
+    """A factory of fresh indices on the session's OpenSearch ``version`` node
+    (``"seismic"``: the 3.6.0 node with neural-search, indices with ``options``)."""
 
-    url = request.getfixturevalue("opensearch_url")
-    index = OpenSearchSparseIndex(f"contract-{uuid.uuid4().hex[:12]}", url=url)
+    def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+        from langchain_splade.stores.opensearch import OpenSearchSparseIndex
 
-    def cleanup(index: Any) -> None:
-        index.clear()
-        index.close()
+        if version == "seismic":
+            url = request.getfixturevalue("opensearch_neural_url")
+        else:
+            url = request.getfixturevalue("opensearch_nodes").url(version)
+        name = f"contract-{uuid.uuid4().hex[:12]}"
+        index = OpenSearchSparseIndex(name, url=url, **options)
 
-    return index, _same, cleanup
+        def cleanup(index: Any) -> None:
+            index.clear()
+            index.close()
+
+        return index, _same, cleanup
+
+    return open_index
 
 
 BACKENDS: list[Backend] = [
     Backend("local", _local),
     Backend("local-mmap", _local_mmap),
-    Backend("opensearch", _opensearch, remote=True),
+    *(
+        Backend(f"opensearch-{version}", _opensearch(version), remote=True)
+        for version in version_matrix()
+    ),
+    # SEISMIC (neural-search sparse_vector); the corpora here are far below the
+    # approximate threshold, so segments are searched exactly, through the ANN query.
+    Backend("opensearch-seismic", _opensearch("seismic", method="seismic"), remote=True),
     Backend("elasticsearch", _elasticsearch, remote=True),
 ]
 

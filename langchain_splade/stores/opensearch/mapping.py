@@ -58,10 +58,15 @@ def index_body(
     *,
     shards: int = 1,
     replicas: int = 0,
+    vector_field: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Settings and mappings for ``indices.create``."""
+    """Settings and mappings for ``indices.create``; ``vector_field`` replaces the
+    ``rank_features`` mapping (a SEISMIC ``sparse_vector``, which needs ``index.sparse``)."""
+    settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas}
+    if vector_field is not None:
+        settings["sparse"] = True
     return {
-        "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
+        "settings": {"index": settings},
         "mappings": {
             "_meta": index_meta(key_encoding, encoder),
             "dynamic": "strict",
@@ -92,7 +97,7 @@ def index_body(
             ],
             "properties": {
                 ID_FIELD: {"type": "keyword"},
-                VECTOR_FIELD: {"type": "rank_features"},
+                VECTOR_FIELD: dict(vector_field or {"type": "rank_features"}),
                 TEXT_FIELD: {"type": "text", "analyzer": "english"},
                 METADATA_FIELD: {"type": "object", "dynamic": True},
                 NULLS_FIELD: {"type": "keyword"},
@@ -118,10 +123,15 @@ def metadata_kinds(mapping_response: Mapping[str, Any], index_name: str) -> dict
 
 def vector_type(mapping_response: Mapping[str, Any], index_name: str) -> str | None:
     """The mapped type of the vector field (``rank_features`` in our indices)."""
+    kind = vector_mapping(mapping_response, index_name).get("type")
+    return str(kind) if kind is not None else None
+
+
+def vector_mapping(mapping_response: Mapping[str, Any], index_name: str) -> Mapping[str, Any]:
+    """The vector field's mapping (its type, and a SEISMIC field's method parameters)."""
     mappings = _index_entry(mapping_response, index_name).get("mappings", {})
     spec = mappings.get("properties", {}).get(VECTOR_FIELD, {})
-    kind = spec.get("type") if isinstance(spec, Mapping) else None
-    return str(kind) if kind is not None else None
+    return spec if isinstance(spec, Mapping) else {}
 
 
 def _walk(properties: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str]]:

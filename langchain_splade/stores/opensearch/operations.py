@@ -18,11 +18,16 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar
 
-from langchain_splade.errors import IncompatibleIndexError, InvalidTypeError, SpladeError
+from langchain_splade.errors import (
+    BackendError,
+    IncompatibleIndexError,
+    InvalidTypeError,
+    SpladeError,
+)
 from langchain_splade.filters import FilterNode
 from langchain_splade.stores import plans
 from langchain_splade.stores.base import Filter
-from langchain_splade.stores.opensearch import bulk, failures, indexmeta
+from langchain_splade.stores.opensearch import bulk, failures, indexmeta, seismic
 from langchain_splade.stores.opensearch import mapping as layout
 from langchain_splade.stores.opensearch import query as q
 from langchain_splade.stores.opensearch.filtering import compile_filter, count_clauses, fields_of
@@ -61,6 +66,9 @@ class Options:
     chunk_size: int = 500
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     refresh: bool = True
+    seismic: seismic.SeismicOptions | None = None
+    """SEISMIC approximate search on a ``sparse_vector`` field; ``None``: exact search on
+    ``rank_features``."""
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Learned:
     meta: indexmeta.Adopted | None = None
     max_clauses: int | None = None
     neural: bool | None = None
+    ceilings: seismic.Ceilings | None = None
 
 
 class Operations:
@@ -146,15 +155,26 @@ class Operations:
             return self.learned.meta
         name = self.options.index_name
         if not (yield from self._send("indices.exists", index=name)):
+            ann = self.options.seismic
             body = layout.index_body(
                 self.options.key_encoding or TERM_ID,
                 None,
                 shards=self.options.shards,
                 replicas=self.options.replicas,
+                vector_field=seismic.field_mapping(ann) if ann is not None else None,
             )
             try:
                 yield from self._send("indices.create", index=name, body=body)
             except Exception as exc:
+                if ann is not None and ("sparse_vector" in str(exc) or "index.sparse" in str(exc)):
+                    raise BackendError(
+                        f"{self.options.where} cannot create a SEISMIC index: {exc}",
+                        expected="OpenSearch 3.3+ with the neural-search plugin (its "
+                        "sparse_vector field)",
+                        fix="install neural-search on the cluster (a local one: "
+                        "langchain-splade opensearch-node --version 3.6.0 --neural-search), "
+                        "or use method='rank_features'",
+                    ) from exc
                 if "resource_already_exists_exception" not in str(exc):
                     raise  # else another writer created it first: adopt theirs
         return (yield from self._adopt())
@@ -169,15 +189,36 @@ class Operations:
     def _adopt(self) -> Plan[indexmeta.Adopted]:
         name = self.options.index_name
         response = yield from self._send("indices.get_mapping", index=name)
+        found = layout.vector_type(response, name)
+        self._check_method(found)
+        expected = seismic.FIELD_TYPE if self.options.seismic else self.vector_field_type
         self.learned.meta = indexmeta.adopt(
             response,
             name,
             self.options.key_encoding,
             self.options.vocabulary,
-            vector_field_ok=layout.vector_type(response, name) == self.vector_field_type,
+            vector_field_ok=found == expected,
             created_by=self.created_by,
         )
+        if self.options.seismic is not None:
+            self.learned.ceilings = seismic.read_ceilings(layout.vector_mapping(response, name))
         return self.learned.meta
+
+    def _check_method(self, found: str | None) -> None:
+        """An OpenSearch index created for one search method and opened with the other."""
+        if self.vector_field_type != seismic.EXACT:
+            return  # another engine's operations: its own field type, checked by adopt
+        methods = {seismic.EXACT: seismic.EXACT, seismic.FIELD_TYPE: seismic.METHOD}
+        created = methods.get(found or "")
+        asked = seismic.METHOD if self.options.seismic else seismic.EXACT
+        if created is not None and created != asked:
+            raise IncompatibleIndexError(
+                f"Index {self.options.index_name!r} was created with method={created!r} "
+                f"(a {found} field) but opened with method={asked!r}.",
+                expected=f"method={created!r}, as the index was created",
+                fix=f"pass method={created!r}, or re-index into a new index_name with "
+                f"method={asked!r}",
+            )
 
     def check_encoder(self, fingerprint: EncoderFingerprint) -> Plan[None]:
         """Record ``fingerprint`` in the index ``_meta``, or refuse a different encoder."""
@@ -220,6 +261,9 @@ class Operations:
         codec = (yield from self.ensure_current()).codec
         if not id_list:
             return []
+        if self.learned.ceilings is not None:  # refused before anything is written
+            ceiling = self.learned.ceilings.ingest
+            seismic.check_documents(id_list, vector_list, ceiling, self.options.index_name)
         sources = {  # a repeated id: its last occurrence wins, as in every backend
             doc_id: layout.document_source(
                 doc_id, q.storable_features(codec, vector), text, metadata
@@ -330,6 +374,8 @@ class Operations:
         """Top-``k`` documents by dot product with ``query``, best first (ties by id)."""
         query, k, node = check_search(query, k, filter)
         codec = (yield from self.ensure()).codec
+        if self.options.seismic is not None:
+            return (yield from self._seismic_search(codec, query, k, node, self.options.seismic))
         max_clauses, neural = yield from self._limits()
         filter_clause = yield from self._filter_clause(node)
         body = self._search_body(codec, query, k, filter_clause, max_clauses, neural)
@@ -365,6 +411,56 @@ class Operations:
         rescore = self.options.rescore
         size = q.candidate_count(k, self.options.rescore_factor) if rescore else k
         return q.search_body(build(terms.terms, filter_clause), size, with_vectors=True)
+
+    def _seismic_search(
+        self,
+        codec: KeyCodec,
+        query: SparseVector,
+        k: int,
+        node: FilterNode | None,
+        ann: seismic.SeismicOptions,
+    ) -> Plan[list[SearchHit]]:
+        """Top-``k`` by SEISMIC: exact among filtered documents when they are few (see
+        :mod:`.seismic`), never fewer hits than the filter lets through."""
+        ceilings = self.learned.ceilings or seismic.Ceilings()
+        tokens = seismic.query_tokens(query, ceilings.search)
+        if not tokens.tokens:
+            return []
+        filter_clause = yield from self._filter_clause(node)
+        passing = None
+        name = self.options.index_name
+        if filter_clause is not None:
+            seismic.check_pushable(filter_clause)
+            counted = yield from self._send("count", index=name, body={"query": filter_clause})
+            passing = int(counted["count"])
+            if passing == 0:
+                return []
+        size = q.candidate_count(k, self.options.rescore_factor) if self.options.rescore else k
+        method_k = seismic.method_k(size, passing, ann)
+        hits = yield from self._seismic_hits(codec, tokens, size, method_k, filter_clause)
+        if passing is not None and len(hits) < min(size, passing) and method_k < passing:
+            # Post-filtered SEISMIC candidates ran short: score every passing document.
+            hits = yield from self._seismic_hits(codec, tokens, size, passing, filter_clause)
+        return q.rescore(hits, query, k) if self.options.rescore else hits[:k]
+
+    def _seismic_hits(
+        self,
+        codec: KeyCodec,
+        tokens: seismic.SparseQuery,
+        size: int,
+        method_k: int,
+        filter_clause: dict[str, Any] | None,
+    ) -> Plan[list[SearchHit]]:
+        assert self.options.seismic is not None
+        clause = seismic.query_clause(tokens.tokens, method_k, self.options.seismic, filter_clause)
+        body = q.search_body(clause, size, with_vectors=True)
+        response = yield from self._send("search", index=self.options.index_name, body=body)
+        # A filtered segment scores every passing document, even those sharing no term.
+        return [
+            SearchHit(h.id, h.score / tokens.scale, h.text, h.metadata, h.vector)
+            for h in q.parse_hits(response, codec)
+            if h.score > 0
+        ]
 
     def bm25_search(self, text: str, k: int, filter: Filter | None) -> Plan[list[SearchHit]]:
         """Top-``k`` documents by BM25 on the english-analysed text (for hybrid fusion)."""

@@ -7,8 +7,8 @@ so what passes against it passes against a real cluster. The JVM plumbing (build
 with Maven into a cache folder, start, wait for yellow health, stop) is shared with
 the other engines in :mod:`langchain_splade.testing.jvm`.
 
-It needs only the standard library, ``filelock``, Java 17+ and ``mvn``: not
-opensearch-py.
+It needs only the standard library, ``filelock``, ``mvn`` and Java 17+ (2.x) or 21+
+(3.x): not opensearch-py. Which versions run, and how: :mod:`.versions`.
 """
 
 from __future__ import annotations
@@ -17,31 +17,11 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from langchain_splade.testing.jvm import JvmTestNode, LauncherSpec
+from langchain_splade.testing.jvm import JvmTestNode
 from langchain_splade.testing.jvm import serve as _serve
+from langchain_splade.testing.opensearch.versions import OPENSEARCH_VERSION, launcher_spec
 
-OPENSEARCH_VERSION = "2.19.6"
-
-SPEC = LauncherSpec(
-    product="OpenSearch",
-    version=OPENSEARCH_VERSION,
-    launcher_dir=Path(__file__).parent / "launcher",
-    main_class="io.github.langchain_splade.opensearch.TestNode",
-    min_java=17,
-    java_home_envs=("OPENSEARCH_JAVA_HOME", "JAVA_HOME"),
-    # Flags copied from the distribution's jvm.options (2.x on Java 17).
-    jvm_flags=(
-        "-Djava.locale.providers=SPI,COMPAT",
-        "-Dfile.encoding=UTF-8",
-        "-Djna.nosys=true",
-        "-Dio.netty.noUnsafe=true",
-        "-Dio.netty.noKeySetOptimization=true",
-        "-Dio.netty.recycler.maxCapacityPerThread=0",
-        "-Dlog4j2.disable.jmx=true",
-    ),
-    url_env="OPENSEARCH_URL",
-    command="langchain-splade opensearch-node",
-)
+SPEC = launcher_spec(OPENSEARCH_VERSION)
 
 
 class OpenSearchTestNode(JvmTestNode):
@@ -53,6 +33,9 @@ class OpenSearchTestNode(JvmTestNode):
             client = OpenSearch(node.url)
 
     Args:
+        version: the server version (default 2.19.6; 3.1+ needs a JDK 21+).
+        neural_search: also load the k-NN and neural-search plugins (``sparse_vector``
+            fields, SEISMIC); only with version 3.6.0.
         port: HTTP port; ``None`` picks a free one.
         data_dir: keep indices there across runs; ``None`` uses a temporary folder
             removed on :meth:`stop`.
@@ -64,14 +47,18 @@ class OpenSearchTestNode(JvmTestNode):
     def __init__(
         self,
         *,
+        version: str = OPENSEARCH_VERSION,
+        neural_search: bool = False,
         port: int | None = None,
         data_dir: Path | None = None,
         heap: str = "512m",
         startup_timeout: float = 120.0,
         settings: dict[str, str] | None = None,
     ) -> None:
+        self.version = version
+        self.neural_search = neural_search
         super().__init__(
-            SPEC,
+            launcher_spec(version, neural_search=neural_search),
             port=port,
             data_dir=data_dir,
             heap=heap,
@@ -85,12 +72,30 @@ class OpenSearchTestNode(JvmTestNode):
 
 
 @contextlib.contextmanager
-def opensearch_node(port: int | None = None, data_dir: Path | None = None) -> Iterator[str]:
+def opensearch_node(
+    port: int | None = None,
+    data_dir: Path | None = None,
+    *,
+    version: str = OPENSEARCH_VERSION,
+    neural_search: bool = False,
+) -> Iterator[str]:
     """Run a node for the duration of a ``with`` block and yield its URL."""
-    with OpenSearchTestNode(port=port, data_dir=data_dir) as node:
+    with OpenSearchTestNode(
+        port=port, data_dir=data_dir, version=version, neural_search=neural_search
+    ) as node:
         yield node.url
 
 
-def serve(port: int | None = None, data_dir: Path | None = None) -> int:
+def serve(
+    port: int | None = None,
+    data_dir: Path | None = None,
+    *,
+    version: str = OPENSEARCH_VERSION,
+    neural_search: bool = False,
+) -> int:
     """Run a node in the foreground until Ctrl-C or SIGTERM; prints its URL once yellow."""
-    return _serve(OpenSearchTestNode(port=port, data_dir=data_dir))
+    return _serve(
+        OpenSearchTestNode(
+            port=port, data_dir=data_dir, version=version, neural_search=neural_search
+        )
+    )
