@@ -154,7 +154,9 @@ def _remote(module: str, name: str, url_fixture: str) -> Callable[[pytest.Fixtur
 BACKENDS = [
     pytest.param(_local, id="local"),
     pytest.param(
-        _remote("langchain_splade.stores.opensearch", "OpenSearchSparseIndex", "opensearch_url"),
+        _remote(
+            "langchain_splade.stores.opensearch", "OpenSearchSparseIndex", "opensearch_default_url"
+        ),
         id="opensearch",
         marks=pytest.mark.integration,
     ),

@@ -177,6 +177,9 @@ class LexicalField:
 
     def analyze(self, texts: Sequence[str | None]) -> Analyzed:
         """Tokenize ``texts`` (no state touched, so it runs outside the index lock)."""
+        if not any(texts):  # no text at all (vectors only): nothing for the tokenizer
+            zeros = np.zeros(len(texts), dtype=np.int64)
+            return Analyzed([], zeros, np.zeros(0, np.int64), np.zeros(0, np.float32))
         tokenized = self.tokenizer.batch([text or "" for text in texts])
         words = [""] * len(tokenized.vocab)
         for word, local in tokenized.vocab.items():
