@@ -22,7 +22,9 @@ from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.types import SparseVector
 
 READERS = 3
-SECONDS = 3.0
+COMMITS = 600  # the writer's work is counted, not timed: a slow or loaded CPU only waits longer
+SEARCHES = 300  # ... and goes on until the readers have checked this many searches
+TIMEOUT = 120.0
 VOCAB = 60
 
 
@@ -64,7 +66,7 @@ def test_threads_searching_during_writes_see_only_committed_states() -> None:
 
     def writer() -> None:
         n = 0
-        while not stop.is_set():
+        while not stop.is_set() and (len(history) <= COMMITS or sum(checked) < SEARCHES):
             ids = [f"d{n + j}" for j in range(int(rng.integers(1, 6)))]
             vectors = [_vector(rng) for _ in ids]
             publish((dict(zip(ids, vectors)), [], partial(index.add, ids, vectors)))
@@ -97,22 +99,32 @@ def test_threads_searching_during_writes_see_only_committed_states() -> None:
             errors.append(exc)
             stop.set()
 
+    # Compile the search and merge kernels first (numba caches them on first use), so the
+    # threads race over the index's states, not over a compiler holding the GIL.
+    warm = LocalSparseIndex()
+    warm._merge_min_postings = 1
+    warm.add(["a", "b"], [_vector(rng), _vector(rng)])
+    warm.delete(["a"])
+    warm.search(queries[0], k=3)
+
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
     write = threading.Thread(target=writer)
+    started = time.monotonic()
     for thread in [*threads, write]:
         thread.start()
-    time.sleep(SECONDS)
+    write.join(TIMEOUT)
     stop.set()
-    for thread in [*threads, write]:
+    for thread in threads:
         thread.join(30)
     assert not errors, errors[0]
-    assert sum(checked) > 100 and len(history) > 100
+    assert not write.is_alive(), f"the writer made {len(history) - 1} commits in {TIMEOUT:.0f} s"
+    assert len(history) > COMMITS and sum(checked) >= SEARCHES
     assert _top(state, queries[0], 10) == [
         (h.id, round(h.score, 4)) for h in index.search(queries[0], k=10)
     ]
     print(
-        f"concurrency: {READERS} readers x {SECONDS:.0f} s, {sum(checked)} searches checked, "
-        f"{len(history)} committed states"
+        f"concurrency: {READERS} readers, {sum(checked)} searches checked over "
+        f"{len(history)} committed states in {time.monotonic() - started:.1f} s"
     )
 
 

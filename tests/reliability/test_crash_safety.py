@@ -113,10 +113,14 @@ def test_kill_9_during_add_and_save_leaves_the_before_or_after_state(tmp_path: P
         ready = proc.stdout.readline().split()
         assert ready[0] == "ready", ready
         start_generation = int(ready[1])
-        time.sleep(float(rng.uniform(0.0, 0.25)))  # a random moment in add/merge/save
+        # Half the trials first wait for one confirmed save, so the generations advance
+        # however slow the machine is; then a random moment in add/merge/save.
+        confirmed = [proc.stdout.readline().strip() for _ in range(int(rng.integers(0, 2)))]
+        time.sleep(float(rng.uniform(0.0, 0.25)))
         os.kill(proc.pid, signal.SIGKILL)
         rest = proc.stdout.read().split()
         proc.wait()
+        rest = [*confirmed, *rest]
         committed = int(rest[-1]) if rest else start_generation  # last save it confirmed
 
         committed_once = (path / "manifest.json").exists()  # the lock file comes first
