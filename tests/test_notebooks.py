@@ -5,8 +5,8 @@ and must leave it empty: an example that saves files writes them into a ``tempfi
 folder, so running it in Jupyter (working directory ``notebooks/``) leaves the tree
 clean. Any cell error fails the test with the cell's traceback. ``02_opensearch``
 needs a real node and gets its URL from the ``opensearch_default_url`` fixture (the
-default version only), so it is an
-integration test.
+default version only), ``10_opensearch_sparse_ann`` the 3.6.0 node with neural-search,
+``07_elasticsearch`` the Elasticsearch node: those are integration tests.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 OPENSEARCH_NOTEBOOKS = {"02_opensearch.ipynb"}
+NEURAL_SEARCH_NOTEBOOKS = {"10_opensearch_sparse_ann.ipynb"}
 ELASTICSEARCH_NOTEBOOKS = {"07_elasticsearch.ipynb"}
+NODE_NOTEBOOKS = OPENSEARCH_NOTEBOOKS | NEURAL_SEARCH_NOTEBOOKS | ELASTICSEARCH_NOTEBOOKS
 CELL_TIMEOUT_S = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -67,7 +69,7 @@ def test_notebooks_exist_without_outputs() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
-    [p for p in NOTEBOOKS if p.name not in OPENSEARCH_NOTEBOOKS | ELASTICSEARCH_NOTEBOOKS],
+    [p for p in NOTEBOOKS if p.name not in NODE_NOTEBOOKS],
     ids=lambda p: p.stem,
 )
 def test_notebook_runs(path: Path, tmp_path: Path) -> None:
@@ -83,6 +85,19 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
 )
 def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_default_url: str) -> None:
     _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_default_url})
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "path",
+    [p for p in NOTEBOOKS if p.name in NEURAL_SEARCH_NOTEBOOKS],
+    ids=lambda p: p.stem,
+)
+def test_neural_search_notebook_runs(
+    path: Path, tmp_path: Path, opensearch_neural_url: str
+) -> None:
+    _execute(path, tmp_path, env={"OPENSEARCH_NEURAL_URL": opensearch_neural_url})
 
 
 @pytest.mark.slow
