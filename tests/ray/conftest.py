@@ -1,0 +1,36 @@
+"""Fixtures of the Ray tests: a module-scoped 3-node cluster (see cluster_utils)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ray")
+
+from cluster_utils import RayCluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.ray)
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    cluster = RayCluster()
+    yield cluster
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def spec() -> Any:
+    """The bundled model, one thread per actor (its fingerprint is computed once)."""
+    from langchain_splade.distributed import EncoderSpec
+
+    return EncoderSpec(device="cpu", threads=1)
