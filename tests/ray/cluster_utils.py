@@ -69,6 +69,8 @@ class RayCluster:
         import ray
 
         ray.shutdown()
+        for node in list(self.cluster.worker_nodes):  # not gracefully: ~30 s faster
+            self.cluster.remove_node(node, allow_graceful=False)
         self.cluster.shutdown()
         for key, value in self._env.items():
             if value is None:
