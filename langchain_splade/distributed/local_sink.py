@@ -64,6 +64,7 @@ class LocalIndexDatasink(Datasink[int]):
         self.documents = 0
         self._index: LocalSparseIndex | None = None
         self._was_empty = True
+        self._created = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -74,6 +75,7 @@ class LocalIndexDatasink(Datasink[int]):
         """Open the target under its write lock and check the encoder (idempotent)."""
         if self._index is not None:
             return
+        self._created = not self.path.exists()
         index = LocalSparseIndex.open(self.path)
         try:
             if self.fingerprint is not None:
@@ -82,6 +84,8 @@ class LocalIndexDatasink(Datasink[int]):
             self.shard_dir.mkdir(parents=True, exist_ok=True)
         except BaseException:
             index.close()
+            if self._created:
+                shutil.rmtree(self.path, ignore_errors=True)
             raise
         self._index = index
 
@@ -123,7 +127,11 @@ class LocalIndexDatasink(Datasink[int]):
             self._release()
 
     def on_write_failed(self, error: Exception) -> None:
+        """Leave the target as it was: untouched, or absent if this job created it."""
+        created = self._created and self._index is not None
         self._release()
+        if created:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def _check_count(self, count: int, rows_written: int) -> None:
         expected = self.expected_rows if self.expected_rows is not None else rows_written

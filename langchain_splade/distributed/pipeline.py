@@ -1,8 +1,8 @@
 """One call wiring a Ray Data job: validate records → encode on an actor pool → write.
 
 The records are read twice: once for a cheap validation pass (every id present, a
-string, and unique; every text a string) whose failure raises before any sink is
-touched, then for the encode-and-write pass. Reading twice costs far less than
+string, and unique; every text a string) whose failure raises before any target is
+created or touched, then for the encode-and-write pass. Reading twice costs far less than
 encoding, and keeps the driver's memory to the set of ids.
 
 Ray retries a failed task or a lost actor; the bounds here (``max_retries``) turn a
@@ -97,21 +97,27 @@ def index_dataset(
         )
     sink.fingerprint = fingerprint
     with unwrapped_errors():
-        sink.prepare()  # a target of another encoder fails here, before reading anything
-        sink.expected_rows = check_unique(_id_batches(dataset))
-        encoded = _map(
-            dataset,
-            SpladeBatchEncoder,
-            fn_constructor_args=(spec,),
-            batch_size=rows_per_batch,
-            batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=workers),
-            num_cpus=spec.threads,
-            num_gpus=spec.num_gpus or None,
-            max_retries=max_retries,
-        )
-        # Writing is I/O: no CPU reserved, so a full actor pool cannot starve it.
-        encoded.write_datasink(sink, ray_remote_args={"num_cpus": 0, "max_retries": max_retries})
+        sink.expected_rows = check_unique(_id_batches(dataset))  # bad input: nothing touched
+        sink.prepare()  # creates the target, or refuses one of another encoder
+        try:
+            encoded = _map(
+                dataset,
+                SpladeBatchEncoder,
+                fn_constructor_args=(spec,),
+                batch_size=rows_per_batch,
+                batch_format="pyarrow",
+                compute=ActorPoolStrategy(size=workers),
+                num_cpus=spec.threads,
+                num_gpus=spec.num_gpus or None,
+                max_retries=max_retries,
+            )
+            # Writing is I/O: no CPU reserved, so a full actor pool cannot starve it.
+            encoded.write_datasink(
+                sink, ray_remote_args={"num_cpus": 0, "max_retries": max_retries}
+            )
+        except BaseException as exc:
+            sink.on_write_failed(exc if isinstance(exc, Exception) else RuntimeError(exc))
+            raise
     return IndexReport(sink.expected_rows, sink.documents, time.perf_counter() - started)
 
 
@@ -162,11 +168,10 @@ def _map(dataset: Dataset, fn: Any, *, max_retries: int, **options: Any) -> Data
         )
 
 
-def _id_batches(dataset: Dataset) -> Iterator[list[str]]:
+def _id_batches(dataset: Dataset) -> Iterator[Any]:
+    """The validation pass: :func:`record_ids` of every block, as pyarrow tables."""
     checked = dataset.map_batches(record_ids, batch_format="pyarrow", batch_size=4096)
-    for batch in checked.iter_batches(batch_format="pyarrow", batch_size=4096):
-        table: Any = batch  # a pyarrow.Table, as asked
-        yield table.column("id").to_pylist()
+    yield from checked.iter_batches(batch_format="pyarrow", batch_size=4096)
 
 
 @contextlib.contextmanager

@@ -71,19 +71,35 @@ def prepare_records(batch: pa.Table) -> pa.Table:
 
 
 def record_ids(batch: pa.Table) -> pa.Table:
-    """Only the checked ``id`` column of :func:`prepare_records` (the validation pass)."""
-    return prepare_records(batch).select(["id"])
+    """The validation pass's map: the checked ``id`` column, or one row whose ``error``
+    describes the first bad record.
+
+    The error travels as data because Ray wraps an exception raised in a task and drops
+    its cause: the driver re-raises it, typed, with :func:`check_unique`.
+    """
+    try:
+        ids = prepare_records(batch).column("id")
+    except (InvalidInputError, InvalidTypeError) as exc:
+        described = {"type": type(exc).__name__, "found": exc.found}
+        described |= {"expected": exc.expected, "fix": exc.fix}
+        return pa.table({"id": pa.array([None], pa.string()), "error": [json.dumps(described)]})
+    return pa.table({"id": ids, "error": pa.nulls(len(ids), pa.string())})
 
 
-def check_unique(id_batches: Iterable[Iterable[str]]) -> int:
-    """The number of ids; raises ``InvalidInputError`` naming a repeated one.
+def check_unique(batches: Iterable[pa.Table]) -> int:
+    """The number of ids in :func:`record_ids` batches; raises the first bad record's
+    error, or ``InvalidInputError`` naming a repeated id.
 
     Within one job a repeat is a mistake (two records would race for one ``_id``), and
     it would make "every id exactly once" uncheckable, so it is refused before writing.
     """
     seen: set[str] = set()
-    for ids in id_batches:
-        for doc_id in ids:
+    for batch in batches:
+        for error in batch.column("error").drop_null().to_pylist():
+            described = json.loads(error)
+            kind = InvalidTypeError if described.pop("type") == "InvalidTypeError" else None
+            raise (kind or InvalidInputError)(**described)
+        for doc_id in batch.column("id").to_pylist():
             if doc_id in seen:
                 raise InvalidInputError(
                     f"The id {doc_id!r} occurs more than once in the input.",
