@@ -108,70 +108,59 @@ def test_local_index_extends_an_existing_one(
     assert sorted(LocalSparseIndex.load(target).ids()) == sorted(ids_of(records[:150]))
 
 
-@pytest.fixture
-def os_index(opensearch_default_url: str) -> Iterator[tuple[str, str]]:
-    from opensearchpy import OpenSearch
+REMOTE = {
+    # backend: (URL fixture, Datasink, index class module, class)
+    "opensearch": ("opensearch_default_url", "OpenSearchDatasink", "opensearch", "OpenSearch"),
+    "elasticsearch": (
+        "elasticsearch_url",
+        "ElasticsearchDatasink",
+        "elasticsearch",
+        "Elasticsearch",
+    ),
+}
 
+
+@pytest.fixture(params=sorted(REMOTE))
+def remote(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """A remote backend: its URL, sink class, index class, and two fresh index names."""
+    import importlib
+
+    import langchain_splade.distributed as distributed
+
+    url_fixture, sink, module, product = REMOTE[request.param]
+    url = request.getfixturevalue(url_fixture)
+    index_cls = getattr(
+        importlib.import_module(f"langchain_splade.stores.{module}"), f"{product}SparseIndex"
+    )
     names = [f"test-ray-{uuid.uuid4().hex[:10]}", f"test-ray-direct-{uuid.uuid4().hex[:10]}"]
-    yield opensearch_default_url, names[0]
-    client = OpenSearch(opensearch_default_url)
-    for name in names:
-        client.indices.delete(index=name, ignore_unavailable=True)
-    client.close()
+    made: list[Any] = []
+
+    def open_index(name: str) -> Any:
+        made.append(index_cls(name, url=url))
+        return made[-1]
+
+    yield {"url": url, "sink": getattr(distributed, sink), "open": open_index, "names": names}
+    for index in made:
+        index.clear()
+        index.close()
 
 
-def test_opensearch(
+def test_remote_index(
     ray_cluster: RayCluster,
     records: list[dict[str, Any]],
     direct: dict[str, Any],
     spec: Any,
     same_encoding: Callable[..., None],
-    os_index: tuple[str, str],
+    remote: dict[str, Any],
 ) -> None:
-    from langchain_splade.distributed import OpenSearchDatasink
-    from langchain_splade.stores.opensearch import OpenSearchSparseIndex
-
-    url, name = os_index
-    report = run_job(ray_cluster, records, OpenSearchDatasink(name, url), spec)
+    """OpenSearch and Elasticsearch: each id once, vectors and search as in one process."""
+    ray_name, direct_name = remote["names"]
+    report = run_job(ray_cluster, records, remote["sink"](ray_name, remote["url"]), spec)
     assert report.index_size == N_DOCS
-    built = OpenSearchSparseIndex(name, url=url)
+    built = remote["open"](ray_name)
     assert built.fingerprint == spec.fingerprint
     assert_same_index(built, direct, same_encoding, N_DOCS)
-    one_process = OpenSearchSparseIndex(name.replace("test-ray-", "test-ray-direct-"), url=url)
-    one_process.add(list(direct["vectors"]), list(direct["vectors"].values()), direct["texts"])
-    assert_same_search(built, one_process, direct["encoder"])
-
-
-@pytest.fixture
-def es_index(elasticsearch_url: str) -> Iterator[tuple[str, str]]:
-    from elasticsearch import Elasticsearch
-
-    names = [f"test-ray-{uuid.uuid4().hex[:10]}", f"test-ray-direct-{uuid.uuid4().hex[:10]}"]
-    yield elasticsearch_url, names[0]
-    client = Elasticsearch(elasticsearch_url)
-    for name in names:
-        client.indices.delete(index=name, ignore_unavailable=True)
-    client.close()
-
-
-def test_elasticsearch(
-    ray_cluster: RayCluster,
-    records: list[dict[str, Any]],
-    direct: dict[str, Any],
-    spec: Any,
-    same_encoding: Callable[..., None],
-    es_index: tuple[str, str],
-) -> None:
-    from langchain_splade.distributed import ElasticsearchDatasink
-    from langchain_splade.stores.elasticsearch import ElasticsearchSparseIndex
-
-    url, name = es_index
-    report = run_job(ray_cluster, records, ElasticsearchDatasink(name, url), spec)
-    assert report.index_size == N_DOCS
-    built = ElasticsearchSparseIndex(name, url=url)
-    assert built.fingerprint == spec.fingerprint
-    assert_same_index(built, direct, same_encoding, N_DOCS)
-    one_process = ElasticsearchSparseIndex(name.replace("test-ray-", "test-ray-direct-"), url=url)
+    one_process = remote["open"](direct_name)
     one_process.add(list(direct["vectors"]), list(direct["vectors"].values()), direct["texts"])
     assert_same_search(built, one_process, direct["encoder"])
 
