@@ -235,6 +235,12 @@ def main() -> None:
             row["ray_2_over_one_process_2_threads"] = round(
                 two["docs_per_s_excluding_fixed"] / single, 2
             )
+            # one core each: Ray's per-document overhead, whatever else the machine runs
+            row["ray_1_over_one_process_1_thread"] = round(
+                one["docs_per_s_excluding_fixed"]
+                / row["one_process_1_threads"]["docs_per_s_excluding_load"],
+                2,
+            )
     finally:
         ray.shutdown()
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -3,6 +3,7 @@ install hint when Ray is missing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,16 +11,18 @@ import textwrap
 
 import pytest
 
+from langchain_splade.errors import InvalidInputError, InvalidTypeError
+
 pa = pytest.importorskip("pyarrow")
+if importlib.util.find_spec("ray") is not None:  # the package needs Ray; records do not
+    from langchain_splade.distributed.records import check_unique, prepare_records, record_ids
 
-from langchain_splade.distributed.records import (  # noqa: E402
-    check_unique,
-    prepare_records,
-    record_ids,
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="pip install 'langchain-splade[ray]'"
 )
-from langchain_splade.errors import InvalidInputError, InvalidTypeError  # noqa: E402
 
 
+@needs_ray
 def test_records_are_normalised_as_the_cli_loader_does() -> None:
     batch = pa.Table.from_pylist(
         [
@@ -35,11 +38,13 @@ def test_records_are_normalised_as_the_cli_loader_does() -> None:
     assert metadatas == [{"k": 1, "title": "Title"}, {}]
 
 
+@needs_ray
 def test_metadata_may_be_a_json_string() -> None:
     out = prepare_records(pa.table({"id": ["a"], "text": ["t"], "metadata": ['{"x": [1]}']}))
     assert json.loads(out.column("metadata")[0].as_py()) == {"x": [1]}
 
 
+@needs_ray
 @pytest.mark.parametrize(
     ("table", "error", "match"),
     [
@@ -59,6 +64,7 @@ def test_bad_records_raise_typed_errors(table: dict, error: type, match: str) ->
         check_unique([described])
 
 
+@needs_ray
 def test_check_unique_counts_and_names_a_repeat() -> None:
     batches = [record_ids(pa.table({"id": ["a", "b"], "text": ["x", "y"]}))]
     assert check_unique(batches) == 2
