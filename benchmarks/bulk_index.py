@@ -191,6 +191,7 @@ def main() -> None:
     os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 - Ray spells it so
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rb", dir="/tmp"))
     os.makedirs(os.path.join(os.environ["RAY_TMPDIR"], "ray"), exist_ok=True)
+    os.environ["HOME"] = os.environ["RAY_TMPDIR"]  # Ray 2.59+ writes ~/.ray/auth_token
     records = load_records(args.docs)
     backends = ["local"] + (["opensearch"] if args.opensearch_url else [])
     results: dict[str, Any] = {
