@@ -189,7 +189,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 - Ray spells it so
-    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rb", dir="/tmp"))
+    ray_files = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths
+    os.environ.setdefault("RAY_TMPDIR", ray_files)
     os.makedirs(os.path.join(os.environ["RAY_TMPDIR"], "ray"), exist_ok=True)
     os.environ["HOME"] = os.environ["RAY_TMPDIR"]  # Ray 2.59+ writes ~/.ray/auth_token
     records = load_records(args.docs)
@@ -244,6 +245,7 @@ def main() -> None:
             )
     finally:
         ray.shutdown()
+        shutil.rmtree(ray_files, ignore_errors=True)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
