@@ -35,3 +35,18 @@ def spec() -> Any:
     from langchain_splade.distributed import EncoderSpec
 
     return EncoderSpec(device="cpu", threads=1)
+
+
+@pytest.fixture
+def os_index(opensearch_default_url: str) -> Iterator[tuple[str, str, Any]]:
+    """A fresh OpenSearch index name on the session's node: (url, name, client);
+    the index is deleted afterwards."""
+    import uuid
+
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(opensearch_default_url)
+    name = f"test-ray-{uuid.uuid4().hex[:10]}"
+    yield opensearch_default_url, name, client
+    client.indices.delete(index=name, ignore_unavailable=True)
+    client.close()

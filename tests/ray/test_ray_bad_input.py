@@ -3,8 +3,6 @@ and the target left exactly as it was (absent, or holding its old documents)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,24 +93,13 @@ def test_local_target_of_another_encoder_is_left_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no shard folder left
 
 
-@pytest.fixture
-def os_index(opensearch_default_url: str) -> Iterator[tuple[str, str]]:
-    from opensearchpy import OpenSearch
-
-    name = f"test-ray-bad-{uuid.uuid4().hex[:10]}"
-    yield opensearch_default_url, name
-    client = OpenSearch(opensearch_default_url)
-    client.indices.delete(index=name, ignore_unavailable=True)
-    client.close()
-
-
 def test_opensearch_index_of_another_encoder_gets_nothing(
-    ray_cluster: RayCluster, good: list[dict[str, Any]], spec: Any, os_index: tuple[str, str]
+    ray_cluster: RayCluster, good: list[dict[str, Any]], spec: Any, os_index: tuple[str, str, Any]
 ) -> None:
     from langchain_splade.distributed import OpenSearchDatasink
     from langchain_splade.stores.opensearch import OpenSearchSparseIndex
 
-    url, name = os_index
+    url, name, _ = os_index
     existing = OpenSearchSparseIndex(name, url=url)
     existing.check_encoder(OTHER_ENCODER)
     with pytest.raises(IncompatibleIndexError, match="another-model"):
@@ -121,15 +108,11 @@ def test_opensearch_index_of_another_encoder_gets_nothing(
 
 
 def test_bad_record_creates_no_opensearch_index(
-    ray_cluster: RayCluster, good: list[dict[str, Any]], spec: Any, os_index: tuple[str, str]
+    ray_cluster: RayCluster, good: list[dict[str, Any]], spec: Any, os_index: tuple[str, str, Any]
 ) -> None:
-    from opensearchpy import OpenSearch
-
     from langchain_splade.distributed import OpenSearchDatasink
 
-    url, name = os_index
+    url, name, client = os_index
     with pytest.raises(InvalidInputError, match="no id"):
         run([*good, {"text": "no id"}], OpenSearchDatasink(name, url), spec)
-    client = OpenSearch(url)
     assert not client.indices.exists(index=name)
-    client.close()
