@@ -5,7 +5,7 @@ PYTHON ?= python3
 STAMP := .make/installed
 DEMO_STAMP := .make/demo-installed
 
-.PHONY: demo test lint unit integration notebooks bench clean
+.PHONY: demo test lint unit integration ray notebooks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
@@ -30,6 +30,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(PYTHON) -m pytest -q tests/integration
+
+# distributed indexing on a real 3-node Ray cluster (part of `make test`, ~4-5 min)
+ray: $(STAMP)
+	$(PYTHON) -m pytest -q tests/ray
 
 bench: $(STAMP)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
