@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         QdrantSparseEmbeddings,
     )
     from langchain_splade.bm25 import BM25Index
+    from langchain_splade.distributed import SpladeBatchEncoder
     from langchain_splade.encoders import IdfQueryEncoder, SpladeEncoder, WindowPolicy
     from langchain_splade.fusion_retriever import FusionRetriever
     from langchain_splade.llama_index import SpladeLlamaIndexRetriever
@@ -59,6 +60,7 @@ _LAZY = {
     "OpenSearchSparseIndex": "langchain_splade.stores.opensearch",
     "QdrantSparseEmbeddings": "langchain_splade.adapters",  # extra: qdrant
     "SparseIndex": "langchain_splade.stores.base",
+    "SpladeBatchEncoder": "langchain_splade.distributed",  # extra: ray
     "SpladeEncoder": "langchain_splade.encoders",
     "SpladeLlamaIndexRetriever": "langchain_splade.llama_index",  # extra: llamaindex
     "SpladeRetriever": "langchain_splade.retrievers",
@@ -108,6 +110,7 @@ __all__ = [
     "SearchHit",
     "SparseIndex",
     "SparseVector",
+    "SpladeBatchEncoder",
     "SpladeEncoder",
     "SpladeError",
     "SpladeLlamaIndexRetriever",
