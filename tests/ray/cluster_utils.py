@@ -11,28 +11,42 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
-
-import pytest
-
-CORPUS = Path("/work/shared/data/msmarco-5k/corpus.jsonl")
 
 
 def load_records(n: int) -> list[dict[str, Any]]:
-    """``n`` msmarco passages (the shared corpus), as ``id``/``text``/``title`` records."""
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} is not on this machine")
-    records = []
-    with CORPUS.open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            records.append({"id": row["_id"], "text": row["text"], "title": row.get("title", "")})
-            if len(records) == n:
-                break
-    return records
+    """``n`` distinct ``id``/``text``/``title`` records from the bundled sample corpus
+    (tests never read ``../shared``): its 102 passages, then every two consecutive
+    sentences of a passage, then single sentences, so lengths vary as in real chunks."""
+    passages = [json.loads(line) for line in _sample_corpus().splitlines() if line.strip()]
+    wholes, pairs, singles = [], [], []
+    for passage in passages:
+        doc_id, title = passage["_id"], passage.get("title", "")
+        wholes.append({"id": doc_id, "text": passage["text"], "title": title})
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", passage["text"]) if len(s.split()) >= 4]
+        for i in range(len(sentences) - 1):
+            text = f"{sentences[i]} {sentences[i + 1]}"
+            pairs.append({"id": f"{doc_id}-p{i}", "text": text, "title": title})
+        singles += [
+            {"id": f"{doc_id}-s{i}", "text": sentence, "title": title}
+            for i, sentence in enumerate(sentences)
+        ]
+    records, seen = [], set()  # a sentence can repeat across passages: one record per text
+    for record in [*wholes, *pairs, *singles]:
+        if record["text"] not in seen:
+            seen.add(record["text"])
+            records.append(record)
+    assert n <= len(records), f"the sample corpus gives {len(records)} records, not {n}"
+    return records[:n]
+
+
+def _sample_corpus() -> str:
+    from importlib.resources import files
+
+    return files("langchain_splade.data").joinpath("sample_corpus.jsonl").read_text("utf-8")
 
 
 class RayCluster:

@@ -15,11 +15,11 @@ from cluster_utils import RayCluster, load_records
 pytestmark = pytest.mark.timeout(300)
 
 N_DOCS = 300
-QUERIES = [
-    "what is the fahrenheit scale",
-    "how long does it take to cook a turkey",
-    "symptoms of a cold",
-    "average salary of a nurse",
+QUERIES = [  # about the bundled sample corpus the records come from
+    "heart attack warning signs",
+    "why should I get a flu shot every year",
+    "giant snakes invading the Everglades",
+    "planet closest to the sun",
     "who invented the thermometer",
 ]
 
@@ -91,7 +91,7 @@ def test_local_index(
     one_process = LocalSparseIndex()
     one_process.add(list(direct["vectors"]), list(direct["vectors"].values()), direct["texts"])
     assert_same_search(built, one_process, direct["encoder"])
-    assert built.get(["4380635"])[0].metadata == {}
+    assert built.get([records[0]["id"]])[0].metadata == {"title": records[0]["title"]}
 
 
 def test_local_index_extends_an_existing_one(
@@ -189,7 +189,9 @@ def test_cli_index_ray_auto(
     ray_index = LocalSparseIndex.load(tmp_path / "ray")
     one = LocalSparseIndex.load(tmp_path / "one")
     assert sorted(ray_index.ids()) == sorted(one.ids()) and len(ray_index) == 120
-    assert ray_index.get(["4380635"])[0].metadata == one.get(["4380635"])[0].metadata
+    probe = records[7]["id"]
+    stored = ray_index.get([probe])[0].metadata
+    assert stored == one.get([probe])[0].metadata and stored["n"] == 7
     from langchain_splade.encoders import SpladeEncoder
 
     assert_same_search(ray_index, one, SpladeEncoder(device="cpu"))
