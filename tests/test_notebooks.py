@@ -22,10 +22,13 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-OPENSEARCH_NOTEBOOKS = {"02_opensearch.ipynb"}
-NEURAL_SEARCH_NOTEBOOKS = {"10_opensearch_sparse_ann.ipynb"}
-ELASTICSEARCH_NOTEBOOKS = {"07_elasticsearch.ipynb"}
-NODE_NOTEBOOKS = OPENSEARCH_NOTEBOOKS | NEURAL_SEARCH_NOTEBOOKS | ELASTICSEARCH_NOTEBOOKS
+# Notebooks that need a real node: the session fixture giving its URL, and the
+# environment variable the notebook reads it from.
+NODE_NOTEBOOKS = {
+    "02_opensearch.ipynb": ("opensearch_default_url", "OPENSEARCH_URL"),
+    "07_elasticsearch.ipynb": ("elasticsearch_url", "ELASTICSEARCH_URL"),
+    "10_opensearch_sparse_ann.ipynb": ("opensearch_neural_url", "OPENSEARCH_NEURAL_URL"),
+}
 CELL_TIMEOUT_S = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -79,33 +82,8 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    "path",
-    [p for p in NOTEBOOKS if p.name in OPENSEARCH_NOTEBOOKS],
-    ids=lambda p: p.stem,
+    "path", [p for p in NOTEBOOKS if p.name in NODE_NOTEBOOKS], ids=lambda p: p.stem
 )
-def test_opensearch_notebook_runs(path: Path, tmp_path: Path, opensearch_default_url: str) -> None:
-    _execute(path, tmp_path, env={"OPENSEARCH_URL": opensearch_default_url})
-
-
-@pytest.mark.slow
-@pytest.mark.integration
-@pytest.mark.parametrize(
-    "path",
-    [p for p in NOTEBOOKS if p.name in NEURAL_SEARCH_NOTEBOOKS],
-    ids=lambda p: p.stem,
-)
-def test_neural_search_notebook_runs(
-    path: Path, tmp_path: Path, opensearch_neural_url: str
-) -> None:
-    _execute(path, tmp_path, env={"OPENSEARCH_NEURAL_URL": opensearch_neural_url})
-
-
-@pytest.mark.slow
-@pytest.mark.integration
-@pytest.mark.parametrize(
-    "path",
-    [p for p in NOTEBOOKS if p.name in ELASTICSEARCH_NOTEBOOKS],
-    ids=lambda p: p.stem,
-)
-def test_elasticsearch_notebook_runs(path: Path, tmp_path: Path, elasticsearch_url: str) -> None:
-    _execute(path, tmp_path, env={"ELASTICSEARCH_URL": elasticsearch_url})
+def test_node_notebook_runs(path: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    fixture, variable = NODE_NOTEBOOKS[path.name]
+    _execute(path, tmp_path, env={variable: request.getfixturevalue(fixture)})
