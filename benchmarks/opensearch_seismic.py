@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_info
-from _search_corpora import _mix
+from _search_corpora import _csr, _mix
 from quality import DEFAULT_CACHE, DEFAULT_DATA, encode_corpus
 
 from langchain_splade.encoders import SpladeEncoder
@@ -88,13 +88,6 @@ def matrix(csr: Csr) -> sp.csr_matrix:
     return sp.csr_matrix((values, terms, indptr), shape=(len(indptr) - 1, VOCAB))
 
 
-def csr_of(vectors: Sequence[SparseVector]) -> Csr:
-    indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
-    np.cumsum([v.nnz for v in vectors], out=indptr[1:])
-    terms = np.concatenate([v.indices for v in vectors]).astype(np.int32)
-    return indptr, terms, np.concatenate([v.values for v in vectors]).astype(np.float32)
-
-
 def exact_top(docs: sp.csr_matrix, queries: sp.csr_matrix, k: int = 10) -> list[list[int]]:
     """Brute-force top-``k`` rows per query (the recall reference)."""
     tops = []
@@ -112,9 +105,9 @@ def recall(got: list[list[int]], expected: list[list[int]]) -> float:
     return statistics.fmean(values)
 
 
-@contextmanager
-def seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Iterator[Any]:
-    index = OpenSearchSparseIndex(
+def new_seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Any:
+    """A SEISMIC index that answers with SEISMIC once merged (segments of 1,000+ documents)."""
+    return OpenSearchSparseIndex(
         name,
         url=url,
         client_kwargs=CLIENT,
@@ -124,6 +117,18 @@ def seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Ite
         refresh=False,
         **parameters,
     )
+
+
+def searcher(url: str, name: str, **query_parameters: Any) -> Any:
+    """An existing SEISMIC index opened with query-time parameters (``top_n``, ...)."""
+    return OpenSearchSparseIndex(
+        name, url=url, method="seismic", client_kwargs=CLIENT, **query_parameters
+    )
+
+
+@contextmanager
+def seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Iterator[Any]:
+    index = new_seismic_index(url, name, ceiling, **parameters)
     try:
         yield index
     finally:
@@ -162,7 +167,7 @@ def quality(url: str, data: Path, encoder: SpladeEncoder) -> dict[str, Any]:
         ids = dataset.doc_ids
         qids = [q for q in dataset.queries if dataset.qrels.get(q)]
         queries = encoder.embed_queries([dataset.queries[q] for q in qids])
-        reference = exact_top(matrix(docs), matrix(csr_of(queries)))
+        reference = exact_top(matrix(docs), matrix(_csr(queries)))
         local = LocalSparseIndex()
         local.add_csr(ids, *docs)
         local_run = {q: [h.id for h in local.search(v, k=10)] for q, v in zip(qids, queries)}
@@ -180,17 +185,12 @@ def quality(url: str, data: Path, encoder: SpladeEncoder) -> dict[str, Any]:
             with seismic_index(url, index_name, ceiling_of(docs[2]), **parameters) as index:
                 ingest(index, ids, vectors, f"{name} {setting}")
                 for query_setting, query_parameters in QUERY_SETTINGS.items():
-                    searcher = OpenSearchSparseIndex(
-                        index_name,
-                        url=url,
-                        method="seismic",
-                        client_kwargs=CLIENT,
-                        **query_parameters,
-                    )
+                    search_index = searcher(url, index_name, **query_parameters)
                     run = {
-                        q: [h.id for h in searcher.search(v, k=10)] for q, v in zip(qids, queries)
+                        q: [h.id for h in search_index.search(v, k=10)]
+                        for q, v in zip(qids, queries)
                     }
-                    searcher.close()
+                    search_index.close()
                     got = [[position[i] for i in run[q]] for q in qids]
                     ndcg = evaluate(dataset.qrels, run, ["ndcg@10"]).aggregate["ndcg@10"]
                     row[f"{setting} {query_setting}"] = {
@@ -222,11 +222,11 @@ def speed_corpus(
         dataset = load_beir(data / name)
         parts.append(encode_corpus(dataset, encoder, DEFAULT_CACHE)[:3])
         query_vectors.extend(encoder.embed_queries(list(dataset.queries.values())))
-    real = csr_of([v for part in parts for v in vectors_of(part)])
+    real = _csr([v for part in parts for v in vectors_of(part)])
     mixed = _mix(*real, n_docs, 0.75, 0.25, 0.15, 7)
     rng = np.random.default_rng(7)
     picked = rng.choice(len(query_vectors), min(n_queries, len(query_vectors)), replace=False)
-    queries = csr_of([query_vectors[i] for i in picked])
+    queries = _csr([query_vectors[i] for i in picked])
     info = {
         "real_documents": int(len(real[0]) - 1),
         "mix": "75% of one real document's terms + 25% of another's, weights x lognormal(0, 0.15)",
@@ -267,15 +267,12 @@ def speed(
         for setting, parameters in INDEX_SETTINGS.items():
             name = f"bench-seismic-{uuid.uuid4().hex[:8]}"
             seismic_names.append(name)
-            index = OpenSearchSparseIndex(
-                name, url=url, method="seismic", approximate_threshold=1000, client_kwargs=CLIENT,
-                weight_ceiling=ceiling_of(docs[2]), refresh=False, **parameters,
-            )  # fmt: skip
+            index = new_seismic_index(url, name, ceiling_of(docs[2]), **parameters)
             ingest_rates[f"seismic {setting}"] = ingest(index, ids, vectors, setting)
             index.close()
             for query_setting, query_parameters in QUERY_SETTINGS.items():
-                searchers[f"seismic {setting} {query_setting}"] = OpenSearchSparseIndex(
-                    name, url=url, method="seismic", client_kwargs=CLIENT, **query_parameters
+                searchers[f"seismic {setting} {query_setting}"] = searcher(
+                    url, name, **query_parameters
                 )
         position = {doc_id: i for i, doc_id in enumerate(ids)}
         times: dict[str, list[float]] = {system: [] for system in searchers}
@@ -312,9 +309,11 @@ def speed(
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["| corpus | exact local nDCG@10 | " + " | ".join(
-        f"{s} {q}" for s in INDEX_SETTINGS for q in QUERY_SETTINGS) + " |"]  # fmt: skip
-    lines.append("|---" * (2 + len(INDEX_SETTINGS) * len(QUERY_SETTINGS)) + "|")
+    lines: list[str] = []
+    if report.get("quality"):
+        settings = " | ".join(f"{s} {q}" for s in INDEX_SETTINGS for q in QUERY_SETTINGS)
+        lines.append(f"| corpus | exact local nDCG@10 | {settings} |")
+        lines.append("|---" * (2 + len(INDEX_SETTINGS) * len(QUERY_SETTINGS)) + "|")
     for name, row in report.get("quality", {}).items():
         cells = [
             f"{row[f'{s} {q}']['ndcg@10']:.4f} ({row[f'{s} {q}']['ndcg@10_vs_exact']:+.4f}), "
