@@ -22,6 +22,7 @@ from typing import Any
 import numba
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 logger = logging.getLogger("search_latency")
 
@@ -134,16 +135,7 @@ def _mix(indptr, terms, values, n, keep, borrow, sigma, seed):  # type: ignore[n
 def resampled(n_docs: int, seed: int = 0) -> tuple[Csr, Csr, dict[str, Any]]:
     """``n_docs`` documents mixed from real ones, and the real queries (cached)."""
     docs, queries, names = real_vectors()
-    tag = "+".join(names)
-    path = CACHE / f"resampled-{n_docs}-{seed}-{tag}.npz"
-    if path.exists():
-        data = np.load(path)
-        mixed: Csr = (data["indptr"], data["terms"], data["values"])
-    else:
-        t0 = time.perf_counter()
-        mixed = _mix(*docs, n_docs, 0.9, 0.1, 0.15, seed)
-        np.savez(path, indptr=mixed[0], terms=mixed[1], values=mixed[2])
-        logger.info("resampled %d docs in %.1fs -> %s", n_docs, time.perf_counter() - t0, path)
+    mixed = mix(docs, n_docs, 0.9, 0.1, seed, tag="+".join(names))
     info = {
         "corpus": "resampled real splade-tiny vectors (truncate-256)",
         "datasets": names,
@@ -152,6 +144,41 @@ def resampled(n_docs: int, seed: int = 0) -> tuple[Csr, Csr, dict[str, Any]]:
         "weights x lognormal(0, 0.15)",
     }
     return mixed, queries, info
+
+
+def mix(bases: Csr, n_docs: int, keep: float, borrow: float, seed: int, tag: str) -> Csr:
+    """``n_docs`` documents, each ``keep`` of a random base's terms and ``borrow`` of
+    another's, weights jittered by lognormal(0, 0.15) (cached under ``tag``)."""
+    path = CACHE / f"resampled-{n_docs}-{seed}-{tag}.npz"
+    if path.exists():
+        data = np.load(path)
+        return data["indptr"], data["terms"], data["values"]
+    t0 = time.perf_counter()
+    mixed: Csr = _mix(*bases, n_docs, keep, borrow, 0.15, seed)
+    np.savez(path, indptr=mixed[0], terms=mixed[1], values=mixed[2])
+    logger.info("resampled %d docs in %.1fs -> %s", n_docs, time.perf_counter() - t0, path)
+    return mixed
+
+
+def matrix(csr: Csr) -> sp.csr_matrix:
+    indptr, terms, values = csr
+    return sp.csr_matrix((values, terms, indptr), shape=(len(indptr) - 1, VOCAB))
+
+
+def nearest_cosine(docs: sp.csr_matrix, rng: np.random.Generator, sample: int = 200) -> float:
+    """Mean cosine of sampled documents to their nearest other document: how much a
+    corpus repeats itself (near-copies make pruning look good)."""
+    norms = np.sqrt(np.asarray(docs.multiply(docs).sum(axis=1)).ravel())
+    unit = (sp.diags(1 / np.maximum(norms, 1e-12)) @ docs).tocsr()
+    unit_t = unit.T.tocsr()
+    rows = rng.choice(docs.shape[0], sample, replace=False)
+    best = []
+    for start in range(0, sample, 20):  # 20 dense rows of similarities at a time
+        part = rows[start : start + 20]
+        sims = (unit[part] @ unit_t).toarray()
+        sims[np.arange(part.shape[0]), part] = -1
+        best.extend(sims.max(axis=1).tolist())
+    return float(np.mean(best))
 
 
 # -- data ------------------------------------------------------------------------------

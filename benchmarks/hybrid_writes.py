@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from _machine import machine_info
+from _wiki_corpus import WIKI_COMMIT, wiki_paragraphs
 from tqdm import tqdm
 
 from langchain_splade.bm25 import BM25Index
@@ -49,40 +49,10 @@ from langchain_splade.retrievers import DEFAULT_FUSION_WEIGHTS
 from langchain_splade.stores.local import LocalSparseIndex
 from langchain_splade.types import SparseVector
 
-WIKI_COMMIT = "1c0fac92f29f17c1603bfffbe864e0dfdff66897"
 MODEL = Path(__file__).resolve().parents[1] / "langchain_splade" / "models" / "splade-tiny"
 DEPTH = 100
 Csr = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]
 logger = logging.getLogger("hybrid_writes")
-
-
-def wiki_paragraphs(git_dir: Path, limit: int) -> list[str]:
-    """Distinct paragraphs of 30-300 words, in file order, at most ``limit``."""
-    listing = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", WIKI_COMMIT, "text/"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    seen: set[str] = set()
-    paragraphs: list[str] = []
-    for name in tqdm(sorted(listing), desc="reading wiki files"):
-        blob = subprocess.run(
-            ["git", "--git-dir", str(git_dir), "show", f"{WIKI_COMMIT}:{name}"],
-            check=True,
-            capture_output=True,
-        ).stdout.decode("utf-8", errors="replace")
-        for line in blob.splitlines():
-            line = line.strip()
-            if not line or line.startswith("<"):
-                continue
-            words = len(line.split())
-            if 30 <= words <= 300 and line not in seen:
-                seen.add(line)
-                paragraphs.append(line)
-        if len(paragraphs) >= limit:
-            break
-    return paragraphs[:limit]
 
 
 def tokenizer_vectors(texts: list[str], idf: npt.NDArray[np.float64] | None = None) -> Any:

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_info
-from _search_corpora import _csr, _mix
+from _search_corpora import _csr, _mix, matrix, nearest_cosine
 from quality import DEFAULT_CACHE, DEFAULT_DATA, encode_corpus
 
 from langchain_splade.encoders import SpladeEncoder
@@ -81,11 +81,6 @@ def vectors_of(csr: Csr) -> list[SparseVector]:
         SparseVector(terms[indptr[i] : indptr[i + 1]], values[indptr[i] : indptr[i + 1]])
         for i in range(len(indptr) - 1)
     ]
-
-
-def matrix(csr: Csr) -> sp.csr_matrix:
-    indptr, terms, values = csr
-    return sp.csr_matrix((values, terms, indptr), shape=(len(indptr) - 1, VOCAB))
 
 
 def exact_top(docs: sp.csr_matrix, queries: sp.csr_matrix, k: int = 10) -> list[list[int]]:
@@ -235,17 +230,6 @@ def speed_corpus(
         "nn_cosine_real": nearest_cosine(matrix(real), rng),
     }
     return mixed, queries, info
-
-
-def nearest_cosine(docs: sp.csr_matrix, rng: np.random.Generator, sample: int = 200) -> float:
-    """Mean cosine of sampled documents to their nearest other document: how much a
-    corpus repeats itself (near-copies make pruning look good)."""
-    norms = np.sqrt(np.asarray(docs.multiply(docs).sum(axis=1)).ravel())
-    unit = sp.diags(1 / np.maximum(norms, 1e-12)) @ docs
-    rows = rng.choice(docs.shape[0], sample, replace=False)
-    sims = (unit[rows] @ unit.T).toarray()
-    sims[np.arange(sample), rows] = -1
-    return float(sims.max(axis=1).mean())
 
 
 def speed(

@@ -19,7 +19,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     quality = json.loads((RESULTS / "quality.json").read_text())["results"]["truncate"]["metrics"]
     encode = json.loads((RESULTS / "encode_throughput_cpu_float32.json").read_text())["systems"]
-    latency = json.loads((RESULTS / "search_latency_resampled.json").read_text())["runs"][-1]
+    latency = json.loads((RESULTS / "search_latency_wiki.json").read_text())["runs"][-1]
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ax = axes[0]
@@ -62,7 +62,7 @@ def main() -> None:
     ax.set_xscale("log")
     ax.set_xlabel("p50 query latency (ms, log scale)")
     ax.set_ylabel("recall@10 vs exact")
-    ax.set_title(f"Search, {latency['docs']:,} SPLADE docs")
+    ax.set_title(f"Search, {latency['docs']:,} real Wikipedia paragraphs")
 
     fig.tight_layout()
     out = RESULTS / "summary.png"

@@ -27,6 +27,7 @@ from ray.data import Datasink  # noqa: E402
 from ray.data.block import BlockAccessor  # noqa: E402
 
 from langchain_splade.distributed.encode import EncodedBatch  # noqa: E402
+from langchain_splade.distributed.records import ROWS_PER_WRITE  # noqa: E402
 from langchain_splade.stores.local import LocalSparseIndex  # noqa: E402
 from langchain_splade.stores.local import format as fmt  # noqa: E402
 from langchain_splade.types import EncoderFingerprint  # noqa: E402
@@ -91,6 +92,11 @@ class LocalIndexDatasink(Datasink[int]):
 
     def on_write_start(self, schema: Any = None) -> None:
         self.prepare()
+
+    @property
+    def min_rows_per_write(self) -> int:
+        """Few, large write tasks (see :data:`~.records.ROWS_PER_WRITE`)."""
+        return ROWS_PER_WRITE
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> int:
         shard = LocalSparseIndex(kernel="numpy")

@@ -24,6 +24,7 @@ from ray.data import Datasink  # noqa: E402
 from ray.data.block import BlockAccessor  # noqa: E402
 
 from langchain_splade.distributed.encode import EncodedBatch  # noqa: E402
+from langchain_splade.distributed.records import ROWS_PER_WRITE  # noqa: E402
 from langchain_splade.stores.factory import REMOTE_BACKENDS  # noqa: E402
 from langchain_splade.types import EncoderFingerprint  # noqa: E402
 
@@ -90,6 +91,11 @@ class RemoteIndexDatasink(Datasink[int]):
 
     def on_write_start(self, schema: Any = None) -> None:
         self.prepare()
+
+    @property
+    def min_rows_per_write(self) -> int:
+        """Few, large write tasks (see :data:`~.records.ROWS_PER_WRITE`)."""
+        return ROWS_PER_WRITE
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> int:
         index = self._open(refresh=False)

@@ -81,9 +81,18 @@ def test_local_index(
     from langchain_splade.distributed import LocalIndexDatasink
     from langchain_splade.stores.local import LocalSparseIndex
 
+    class CountingSink(LocalIndexDatasink):  # local: pickled by value to the workers
+        write_tasks = 0
+
+        def on_write_complete(self, write_result: Any) -> None:
+            self.write_tasks = len(write_result.write_returns)
+            super().on_write_complete(write_result)
+
     target = tmp_path / "index"
-    report = run_job(ray_cluster, records, LocalIndexDatasink(target), spec)
+    sink = CountingSink(target)
+    report = run_job(ray_cluster, records, sink, spec)
     assert (report.documents, report.index_size) == (N_DOCS, N_DOCS)
+    assert sink.write_tasks == 1  # 6 blocks in, one write task (ROWS_PER_WRITE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # shards are gone
     built = LocalSparseIndex.load(target)
     assert built.fingerprint == spec.fingerprint

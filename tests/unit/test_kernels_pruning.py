@@ -98,6 +98,59 @@ def test_approximate_hits_are_exactly_scored_and_filtered(
         assert bool(got) == bool(full)  # the first block is always scored
 
 
+@settings(max_examples=60, deadline=None)
+@given(query=vectors(16), share=st.floats(0.01, 1.0))
+def test_heavy_terms_are_the_fewest_holding_the_share(query: SparseVector, share: float) -> None:
+    """The approximate mode's query cut: the heaviest terms by possible contribution,
+    no more than needed to hold ``share`` of the query's possible score."""
+    rng = np.random.default_rng(0)
+    index = LocalSparseIndex(kernel="numba")
+    index.add([str(i) for i in range(60)], [random_vector(rng) for _ in range(60)])
+    index.optimize()
+    postings = index._snap.base.postings
+    terms, weights = search.heavy_terms(postings, query, share)
+    inside = query.indices < postings.vocab_size
+    potential = dict(
+        zip(
+            query.indices[inside].tolist(),
+            (query.values[inside] * postings.term_scale[query.indices[inside]]).tolist(),
+        )
+    )
+    assert terms.tolist() == sorted(terms.tolist())
+    assert dict(zip(terms.tolist(), weights.tolist())) == {
+        t: float(w) for t, w in zip(query.indices.tolist(), query.values.tolist()) if t in terms
+    }
+    if not potential:
+        assert terms.shape[0] == 0
+        return
+    if sum(potential.values()) == 0.0:  # no term occurs: one is kept, scoring nothing
+        assert terms.shape[0] == 1
+        return
+    total, kept = sum(potential.values()), [potential[t] for t in terms.tolist()]
+    dropped = [v for t, v in potential.items() if t not in set(terms.tolist())]
+    assert sum(kept) >= share * total * (1 - 1e-9)
+    assert not dropped or max(dropped) <= min(kept)  # the heaviest, in order
+    assert sum(kept) - min(kept) < share * total * (1 + 1e-9)  # and no more than needed
+
+
+def test_approximate_search_finds_k_hits_when_the_heavy_terms_match_too_few() -> None:
+    """A filter that keeps only documents matching the query's light terms: the heavy
+    terms select no candidate, and the whole query answers instead of no hits."""
+    heavy, light = 100, 200
+    index = LocalSparseIndex(kernel="numba")
+    docs = [SparseVector([heavy], [5.0]) for _ in range(20)]
+    docs += [SparseVector([light], [0.1 + i / 100]) for i in range(20)]
+    metas = [{"kind": "heavy"}] * 20 + [{"kind": "light"}] * 20
+    index.add([f"d{i:02d}" for i in range(40)], docs, metadatas=metas)
+    index.optimize()
+    query = SparseVector([heavy, light], [1.0, 0.01])
+    assert search.heavy_terms(index._snap.base.postings, query, 0.5)[0].tolist() == [heavy]
+    hits = index.search(query, k=5, filter={"kind": "light"}, approximate=True, alpha=0.5)
+    assert [h.id for h in hits] == ["d39", "d38", "d37", "d36", "d35"]
+    everything = index.search(query, k=5, approximate=True, alpha=0.5)
+    assert {h.id for h in everything} <= {f"d{i:02d}" for i in range(20)}
+
+
 def clustered_corpus(
     n: int, seed: int = 0, vocab: int = 3000, topics: int = 60
 ) -> tuple[sp.csr_matrix, list[SparseVector]]:

@@ -12,9 +12,21 @@ How a search works (why it is exact and fast):
    and sorted by ``(-score, id)``. So the scores equal ``SparseVector.dot`` up to
    float64 rounding and the ranking is the exact one, ties broken by id.
 
-``approximate=True`` shrinks the block bounds by ``alpha`` (BMP's approximation):
-blocks that could only just beat the k-th score are skipped, trading recall for
-speed. Returned scores stay exact, and filters stay exact among the scored rows.
+``approximate=True`` with ``alpha`` < 1 makes two cuts, both set by ``alpha``:
+
+* query terms: only the heaviest terms, those holding ``alpha`` of the query's
+  largest possible score (query weight x the term's largest stored weight), select
+  candidates. The light tail of a SPLADE query is mostly frequent expansion terms
+  with the longest posting lists: on real text (where block bounds are loose) it is
+  most of a query's cost and rarely decides the top-k (Seismic's ``query_cut`` and
+  BMP's query term pruning do the same);
+* blocks: bounds are shrunk by ``alpha`` (BMP's approximation), so blocks that could
+  only just beat the running threshold are skipped. Where the bounds are too loose to
+  prune (:data:`LOOSE_BOUNDS`), the heavy terms are scanned instead, as exact search
+  does, so approximate search is never slower than the exact scan.
+
+The best :data:`CANDIDATE_DEPTH` x k rows by that partial score are re-scored with the
+whole query. Returned scores stay exact, and filters stay exact among the scored rows.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ import numpy.typing as npt
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.filters import FilterNode, parse_filter
 from langchain_splade.stores.local.kernels import make_query
-from langchain_splade.stores.local.layout import ForwardStore, Ranked
+from langchain_splade.stores.local.layout import ForwardStore, Postings, Ranked
 from langchain_splade.stores.local.segments import Segment, concat
 from langchain_splade.stores.local.state import IndexCore, Snapshot
 from langchain_splade.types import SearchHit, SparseVector
@@ -39,14 +51,23 @@ from langchain_splade.validation import check_k
 
 Filter = Mapping[str, Any]
 
-DEFAULT_ALPHA = 0.9
-"""The default recall dial of ``approximate=True`` (see :func:`check_alpha`)."""
+DEFAULT_ALPHA = 0.85
+"""The default recall dial of ``approximate=True`` (see :func:`check_alpha`): the
+fastest setting with recall@10 >= 0.95 on every benchmark corpus (0.97-0.996 on real
+Wikipedia paragraphs, a 1M corpus resampled from them and a 1M near-copy corpus;
+0.80 drops to 0.94 on the near-copies). benchmarks/README.md has the figures."""
 
-LOOSE_BOUNDS = 0.4
+CANDIDATE_DEPTH = 4
+"""Approximate searches re-score this many times k candidates with the whole query:
+the cut query's ranking differs from the full one mostly within that depth (measured
+on 500k documents resampled from Wikipedia: 4 instead of 2 adds 0.03-0.04 recall@10)."""
+
+LOOSE_BOUNDS = 0.25
 """Block entries per posting above which exact searches scan instead of pruning: the
-blocks then hold unrelated documents and the bounds skip almost nothing (measured:
-0.13 on 1M resampled SPLADE documents, where pruning is 3x faster than the scan;
-0.49 on 1M independent Zipf draws, where it was 0.86x)."""
+blocks then hold unrelated documents and the bounds skip almost nothing. Measured
+(``benchmarks/search_latency.py``): 0.13 on 1M near-copy resampled SPLADE documents,
+where pruning is 3x faster than the scan; 0.36 on 50k-500k real or resampled Wikipedia
+paragraphs, where it was 0.54-0.72x; 0.49 on 1M independent Zipf draws (0.86x)."""
 
 
 class SearchMixin(IndexCore):
@@ -77,11 +98,12 @@ class SearchMixin(IndexCore):
             filter: a metadata filter (``langchain_splade.filters``).
             approximate: skip blocks of documents that can only just reach the k-th
                 score (faster, may miss some of the exact top-k; scores stay exact).
-            alpha: the recall dial of ``approximate=True``, in (0, 1]: a block is
-                scored only if ``alpha`` x its upper bound reaches the current k-th
-                score. 1.0 is exact; lower is faster with lower recall (recall@10
-                0.99 at 0.9 and 0.94 at 0.7 on 1M resampled SPLADE documents; see
-                benchmarks/README.md). Ignored when ``approximate`` is False.
+            alpha: the recall dial of ``approximate=True``, in (0, 1]: only the
+                query terms holding ``alpha`` of the query's possible score select
+                candidates, and a block is scored only if ``alpha`` x its upper
+                bound reaches the running threshold. 1.0 is exact; lower is faster
+                with lower recall (see benchmarks/README.md for recall@10 and speed
+                per corpus). Ignored when ``approximate`` is False.
         """
         _check_query(query)
         check_k(k)
@@ -161,20 +183,45 @@ class SearchMixin(IndexCore):
         """``alpha`` None: exact (a full scan unless ``_prune``); else approximate."""
         if query.nnz == 0:
             return []
-        q = make_query(snap.base.postings, query.indices, query.values)
+        postings = snap.base.postings
+        q = make_query(postings, query.indices, query.values)
         blockmax = snap.base.blockmax
-        if alpha is None and not (self._prune and _bounds_prune(snap.base)):
-            blockmax = None  # exact search by the plain scan
+        if not (self._prune and _bounds_prune(snap.base)):
+            blockmax = None  # loose bounds: the plain scan (of the heavy terms if approximate)
         buffers = self._buffers.acquire(snap.n_rows) if self._kernels.needs_buffers else None
         try:
-            rows = self._kernels.topk_candidates(
-                snap.base.postings, blockmax, snap.delta, q, mask, k, alpha or 1.0, buffers
-            )
+            rows = None
+            if alpha is not None and alpha < 1.0:
+                heavy = make_query(postings, *heavy_terms(postings, query, alpha))
+                depth = k * CANDIDATE_DEPTH
+                rows = self._kernels.topk_candidates(
+                    postings, blockmax, snap.delta, heavy, mask, depth, alpha, buffers
+                )
+            if rows is None or rows.shape[0] < k:  # exact, or too few: the whole query
+                rows = self._kernels.topk_candidates(
+                    postings, blockmax, snap.delta, q, mask, k, alpha or 1.0, buffers
+                )
         finally:
             if buffers is not None:
                 self._buffers.release(buffers)
         ranked = self._kernels.rank(snap.base.forward, snap.delta, rows, q)
         return hits(snap, ranked, k)
+
+
+def heavy_terms(
+    postings: Postings, query: SparseVector, share: float
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+    """The fewest query terms (sorted by id) whose largest possible contributions
+    (query weight x the term's largest stored weight) hold ``share`` of their sum."""
+    terms, weights = query.indices, query.values
+    inside = terms < postings.vocab_size
+    terms, weights = terms[inside], weights[inside]
+    potential = weights.astype(np.float64) * postings.term_scale[terms]
+    order = np.argsort(-potential, kind="stable")
+    running = np.cumsum(potential[order])
+    n = int(np.searchsorted(running, share * running[-1])) + 1 if running.shape[0] else 0
+    keep = np.sort(order[:n])
+    return terms[keep], weights[keep]
 
 
 def _bounds_prune(segment: Segment) -> bool:
@@ -205,7 +252,7 @@ def _check_flag(approximate: Any) -> bool:
         raise InvalidTypeError(
             f"approximate is a {type(approximate).__name__} ({approximate!r}).",
             expected="True or False",
-            fix="pass approximate=True and set the recall dial with alpha=0.9",
+            fix=f"pass approximate=True and set the recall dial with alpha={DEFAULT_ALPHA}",
         )
     return bool(approximate)
 
