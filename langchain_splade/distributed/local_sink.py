@@ -27,7 +27,10 @@ from ray.data import Datasink  # noqa: E402
 from ray.data.block import BlockAccessor  # noqa: E402
 
 from langchain_splade.distributed.encode import EncodedBatch  # noqa: E402
-from langchain_splade.distributed.records import ROWS_PER_WRITE  # noqa: E402
+from langchain_splade.distributed.records import (  # noqa: E402
+    ROWS_PER_WRITE,
+    check_rows_per_write,
+)
 from langchain_splade.stores.local import LocalSparseIndex  # noqa: E402
 from langchain_splade.stores.local import format as fmt  # noqa: E402
 from langchain_splade.types import EncoderFingerprint  # noqa: E402
@@ -44,6 +47,8 @@ class LocalIndexDatasink(Datasink[int]):
         fingerprint: the encoder's; a target built with another encoder is refused in
             :meth:`on_write_start`, before anything is written.
         shard_dir: where tasks write shards (default: a hidden folder beside ``path``).
+        rows_per_write: rows a write task receives at least (see
+            :data:`~.records.ROWS_PER_WRITE`); smaller writes shards sooner.
     """
 
     def __init__(
@@ -52,7 +57,9 @@ class LocalIndexDatasink(Datasink[int]):
         fingerprint: EncoderFingerprint | None = None,
         *,
         shard_dir: str | os.PathLike[str] | None = None,
+        rows_per_write: int = ROWS_PER_WRITE,
     ) -> None:
+        self.rows_per_write = check_rows_per_write(rows_per_write)
         self.path = Path(path).absolute()
         self.fingerprint = fingerprint
         job = uuid.uuid4().hex[:12]
@@ -96,7 +103,7 @@ class LocalIndexDatasink(Datasink[int]):
     @property
     def min_rows_per_write(self) -> int:
         """Few, large write tasks (see :data:`~.records.ROWS_PER_WRITE`)."""
-        return ROWS_PER_WRITE
+        return self.rows_per_write
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> int:
         shard = LocalSparseIndex(kernel="numpy")

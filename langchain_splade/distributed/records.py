@@ -24,6 +24,25 @@ ROWS_PER_WRITE = 10_000
 every write task runs in a worker process that imports the package and the backend
 client, 2-3 s of CPU; left to Ray, a 2-actor job of 2,000 documents started 8 of
 them, on the cores the encoders needed."""
+
+
+def check_rows_per_write(value: Any) -> int:
+    """A sink's ``rows_per_write``: a positive int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(
+            f"rows_per_write is a {type(value).__name__} ({value!r}).",
+            expected="a positive int",
+            fix=f"leave it out (default {ROWS_PER_WRITE:,}) or pass a smaller count",
+        )
+    if value < 1:
+        raise InvalidInputError(
+            f"rows_per_write is {value!r}.",
+            expected="a positive int",
+            fix=f"leave it out (default {ROWS_PER_WRITE:,}) or pass a smaller count",
+        )
+    return value
+
+
 RECORD_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])
 
 

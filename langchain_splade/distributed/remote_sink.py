@@ -24,7 +24,10 @@ from ray.data import Datasink  # noqa: E402
 from ray.data.block import BlockAccessor  # noqa: E402
 
 from langchain_splade.distributed.encode import EncodedBatch  # noqa: E402
-from langchain_splade.distributed.records import ROWS_PER_WRITE  # noqa: E402
+from langchain_splade.distributed.records import (  # noqa: E402
+    ROWS_PER_WRITE,
+    check_rows_per_write,
+)
 from langchain_splade.stores.factory import REMOTE_BACKENDS  # noqa: E402
 from langchain_splade.types import EncoderFingerprint  # noqa: E402
 
@@ -40,6 +43,8 @@ class RemoteIndexDatasink(Datasink[int]):
             :meth:`on_write_start`, before anything is written.
         index_options: other keywords of the backend class (``chunk_size``,
             ``max_retries``, ``initial_backoff``, ``method``, ``client_kwargs``...).
+        rows_per_write: rows a write task receives at least (see
+            :data:`~.records.ROWS_PER_WRITE`); smaller makes documents searchable sooner.
     """
 
     backend: ClassVar[str]
@@ -51,7 +56,9 @@ class RemoteIndexDatasink(Datasink[int]):
         fingerprint: EncoderFingerprint | None = None,
         *,
         index_options: Mapping[str, Any] | None = None,
+        rows_per_write: int = ROWS_PER_WRITE,
     ) -> None:
+        self.rows_per_write = check_rows_per_write(rows_per_write)
         module, name, product = REMOTE_BACKENDS[self.backend]
         self._cls_path = (module, name)
         env = getattr(importlib.import_module(module), name).url_env
@@ -95,7 +102,7 @@ class RemoteIndexDatasink(Datasink[int]):
     @property
     def min_rows_per_write(self) -> int:
         """Few, large write tasks (see :data:`~.records.ROWS_PER_WRITE`)."""
-        return ROWS_PER_WRITE
+        return self.rows_per_write
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> int:
         index = self._open(refresh=False)

@@ -116,3 +116,24 @@ def test_bad_record_creates_no_opensearch_index(
     with pytest.raises(InvalidInputError, match="no id"):
         run([*good, {"text": "no id"}], OpenSearchDatasink(name, url), spec)
     assert not client.indices.exists(index=name)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, InvalidInputError),
+        (-5, InvalidInputError),
+        (True, InvalidTypeError),
+        ("50", InvalidTypeError),
+    ],
+)
+def test_bad_rows_per_write_is_refused_by_every_sink(
+    value: Any, error: type[Exception], tmp_path: Path
+) -> None:
+    from langchain_splade.distributed import LocalIndexDatasink, OpenSearchDatasink
+
+    with pytest.raises(error, match="rows_per_write"):
+        LocalIndexDatasink(tmp_path / "index", rows_per_write=value)
+    with pytest.raises(error, match="rows_per_write"):
+        OpenSearchDatasink("name", "http://127.0.0.1:9", rows_per_write=value)
+    assert not (tmp_path / "index").exists()

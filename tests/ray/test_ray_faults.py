@@ -83,7 +83,7 @@ def test_actor_killed_mid_job_opensearch(
     from langchain_splade.distributed import OpenSearchDatasink
 
     url, name, client = os_index
-    job = Job(records, OpenSearchDatasink(name, url), spec)
+    job = Job(records, OpenSearchDatasink(name, url, rows_per_write=50), spec)  # mid-job writes
     job.start()
 
     def some_written() -> bool:
@@ -112,7 +112,8 @@ def test_worker_node_raylet_killed_mid_job_local(
     from langchain_splade.stores.local import LocalSparseIndex
 
     target, shards = tmp_path / "index", tmp_path / "shards"
-    job = Job(records, LocalIndexDatasink(target, shard_dir=shards), spec)
+    sink = LocalIndexDatasink(target, shard_dir=shards, rows_per_write=50)  # mid-job shards
+    job = Job(records, sink, spec)
     job.start()
     wait_until(lambda: any(shards.glob("shard-*")), job, "the first shard was written")
     node = ray_cluster.workers[0]
