@@ -63,8 +63,9 @@ the cut query's ranking differs from the full one mostly within that depth (meas
 on 500k documents resampled from Wikipedia: 4 instead of 2 adds 0.03-0.04 recall@10)."""
 
 LOOSE_BOUNDS = 0.25
-"""Block entries per posting above which exact searches scan instead of pruning: the
-blocks then hold unrelated documents and the bounds skip almost nothing. Measured
+"""Block entries per posting above which searches scan instead of pruning (approximate
+ones scan their heavy terms): the blocks then hold unrelated documents and the bounds
+skip almost nothing. Measured
 (``benchmarks/search_latency.py``): 0.13 on 1M near-copy resampled SPLADE documents,
 where pruning is 3x faster than the scan; 0.36 on 50k-500k real or resampled Wikipedia
 paragraphs, where it was 0.54-0.72x; 0.49 on 1M independent Zipf draws (0.86x)."""
@@ -96,8 +97,9 @@ class SearchMixin(IndexCore):
             query: the encoded query.
             k: how many hits.
             filter: a metadata filter (``langchain_splade.filters``).
-            approximate: skip blocks of documents that can only just reach the k-th
-                score (faster, may miss some of the exact top-k; scores stay exact).
+            approximate: select candidates with the query's heaviest terms and skip
+                blocks that can only just reach the k-th score (faster, may miss some
+                of the exact top-k; scores stay exact).
             alpha: the recall dial of ``approximate=True``, in (0, 1]: only the
                 query terms holding ``alpha`` of the query's possible score select
                 candidates, and a block is scored only if ``alpha`` x its upper
