@@ -7,11 +7,12 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_splade.errors import SpladeError
+from langchain_splade.errors import InvalidInputError, SpladeError
 from langchain_splade.testing.opensearch.versions import (
     NEURAL_SEARCH_VERSION,
     OPENSEARCH3_VERSION,
@@ -63,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encoder_options(index)
     index.add_argument("--chunk-size", type=int, default=1200, help="characters per passage")
     index.add_argument("--chunk-overlap", type=int, default=150, help="characters of overlap")
+    index.add_argument(
+        "--force-merge",
+        action="store_true",
+        help="OpenSearch/Elasticsearch: merge each shard into one segment after writing "
+        "(fewer segments to search; SEISMIC builds its clusters then)",
+    )
+    seismic = index.add_argument_group(
+        "SEISMIC (--method seismic, applied when the index is created)"
+    )
+    seismic.add_argument(
+        "--n-postings", type=int, help="postings kept per term (engine default: 0.0005 x docs)"
+    )
+    seismic.add_argument(
+        "--approximate-threshold",
+        type=int,
+        help="segments with fewer documents are searched exactly (engine default 1,000,000); "
+        "set it near a shard's final size and pass --force-merge",
+    )
     _add_ray_options(index)
     index.set_defaults(run=_run_index)
 
@@ -226,6 +245,11 @@ def _run_index(args: argparse.Namespace) -> int:
     from langchain_splade.loaders import load_passages
     from langchain_splade.stores.factory import close_index, open_index, save_index
 
+    if args.force_merge and args.backend == "local":
+        raise InvalidInputError(
+            "--force-merge applies to OpenSearch and Elasticsearch indexes.",
+            fix="drop --force-merge: the local index merges itself when it is saved",
+        )
     passages = list(load_passages(args.paths, args.chunk_size, args.chunk_overlap))
     if not passages:
         print("no passages found in the given paths", file=sys.stderr)
@@ -241,6 +265,7 @@ def _run_index(args: argparse.Namespace) -> int:
         create=True,
         elasticsearch_url=args.elasticsearch_url,
         method=args.method,
+        seismic=_seismic_options(args),
     )
     try:
         store.check_encoder(encoder.fingerprint)
@@ -252,6 +277,8 @@ def _run_index(args: argparse.Namespace) -> int:
             [p.metadata for p in passages],
         )
         save_index(store)
+        if args.force_merge:
+            _force_merge(store)
     finally:
         close_index(store)
     print(f"indexed {len(passages)} passages; the index now holds {len(store)} documents")
@@ -285,14 +312,43 @@ def _run_index_ray(args: argparse.Namespace, passages: list[Any]) -> int:
         index_name=args.index_name,
         url=url,
         method=args.method,
+        seismic=_seismic_options(args),
     )
     records = [{"id": p.id, "text": p.text, "metadata": json.dumps(p.metadata)} for p in passages]
     report = index_dataset(records_dataset(records), sink, spec, workers=args.workers)
+    if args.force_merge:
+        from langchain_splade.stores.factory import close_index, open_index
+
+        store = open_index(
+            args.backend,
+            None,
+            args.opensearch_url,
+            args.index_name,
+            create=False,
+            elasticsearch_url=args.elasticsearch_url,
+            method=args.method,
+        )
+        try:
+            _force_merge(store)
+        finally:
+            close_index(store)
     print(
         f"indexed {report.documents} passages on Ray in {report.seconds:.1f} s; "
         f"the index now holds {report.index_size} documents"
     )
     return 0
+
+
+def _seismic_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"n_postings": args.n_postings, "approximate_threshold": args.approximate_threshold}
+
+
+def _force_merge(store: Any) -> None:
+    """Merge a remote index into one segment per shard, saying so (it can take minutes)."""
+    print("merging the index into one segment per shard ...", file=sys.stderr)
+    started = time.perf_counter()
+    store.force_merge()
+    print(f"merged in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
 def _run_search(args: argparse.Namespace) -> int:

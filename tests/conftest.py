@@ -93,17 +93,34 @@ class OpenSearchNodes:
     def url(self, version: str = OPENSEARCH_VERSION, *, neural_search: bool = False) -> str:
         if self.external and not neural_search:
             return self.external
+        return self.node(version, neural_search=neural_search).url
+
+    def node(self, version: str, *, neural_search: bool = False) -> OpenSearchTestNode:
+        """The session's node of ``version``, started here on first use."""
         key = (version, neural_search)
         if key not in self._nodes:
             node = OpenSearchTestNode(version=version, neural_search=neural_search)
             node.start()  # fails with the node's log: these tests are never skipped
             self._nodes[key] = node
-        return self._nodes[key].url
+        return self._nodes[key]
 
     def close(self) -> None:
-        for node in self._nodes.values():
+        for (version, neural_search), node in self._nodes.items():
+            memory = node.memory_mib()
+            if memory is not None:
+                name = f"OpenSearch {version}" + (" + neural-search" if neural_search else "")
+                NODE_MEMORY[name] = f"peak RSS {memory['peak']:.0f} MiB (heap {node.heap})"
             node.stop()
         self._nodes.clear()
+
+
+NODE_MEMORY: dict[str, str] = {}
+"""Each session node's peak memory, printed at the end of the run."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for name, memory in NODE_MEMORY.items():
+        terminalreporter.write_line(f"{name} test node: {memory}")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,7 @@ def sink_for(
     index_name: str | None = None,
     url: str | None = None,
     method: str | None = None,
+    seismic: Mapping[str, Any] | None = None,
 ) -> Sink:
     """The sink for a backend named as the CLI names it."""
     from langchain_splade.distributed.remote_sink import (
@@ -141,7 +142,9 @@ def sink_for(
         OpenSearchDatasink,
     )
     from langchain_splade.errors import InvalidInputError
+    from langchain_splade.stores.factory import index_options
 
+    options = index_options(backend, method, seismic)
     if backend == "local":
         if index_dir is None:
             raise InvalidInputError(
@@ -150,7 +153,6 @@ def sink_for(
         return LocalIndexDatasink(index_dir)
     if not index_name:
         raise InvalidInputError(f"No index name given for {backend}.", fix="pass --index-name")
-    options = {"method": method} if method else {}
     cls = OpenSearchDatasink if backend == "opensearch" else ElasticsearchDatasink
     return cls(index_name, url, index_options=options)
 

@@ -8,7 +8,9 @@ methods.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from langchain_splade.errors import InvalidInputError
 from langchain_splade.stores.base import SparseIndex
@@ -34,6 +36,7 @@ def open_index(
     create: bool,
     elasticsearch_url: str | None = None,
     method: str | None = None,
+    seismic: Mapping[str, Any] | None = None,
 ) -> SparseIndex:
     """Open (``create=False``: it must exist) or create an index.
 
@@ -48,13 +51,10 @@ def open_index(
             writing and holds its write lock until ``close()``.
         method: OpenSearch's search method, ``"rank_features"`` (exact, the default) or
             ``"seismic"`` (approximate, needs the neural-search plugin).
+        seismic: SEISMIC's parameters (``n_postings``, ``approximate_threshold``, ...),
+            with ``method="seismic"`` only.
     """
-    if method not in (None, "rank_features") and backend != "opensearch":
-        raise InvalidInputError(
-            f"method={method!r} was asked for with the {backend} backend.",
-            expected="--backend opensearch (SEISMIC is OpenSearch's neural-search plugin)",
-            fix="drop --method, or use --backend opensearch",
-        )
+    options = index_options(backend, method, seismic)
     if backend == "local":
         return _open_local(index_dir, create=create)
     if backend not in REMOTE_BACKENDS:
@@ -67,7 +67,6 @@ def open_index(
             f"No index name given for the {product} backend.", fix="pass --index-name NAME"
         )
     url = elasticsearch_url if backend == "elasticsearch" else opensearch_url
-    options = {"method": method} if method is not None else {}
     index: SparseIndex = getattr(importlib.import_module(module), name)(
         index_name, url=url, **options
     )
@@ -79,6 +78,27 @@ def open_index(
             fix="check --index-name, or index documents into it first",
         )
     return index
+
+
+def index_options(
+    backend: str, method: str | None, seismic: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The remote index's constructor options for ``method`` and SEISMIC's parameters;
+    a clear error where they do not apply."""
+    if method not in (None, "rank_features") and backend != "opensearch":
+        raise InvalidInputError(
+            f"method={method!r} was asked for with the {backend} backend.",
+            expected="--backend opensearch (SEISMIC is OpenSearch's neural-search plugin)",
+            fix="drop --method, or use --backend opensearch",
+        )
+    given = {name: value for name, value in (seismic or {}).items() if value is not None}
+    if given and method != "seismic":
+        names = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InvalidInputError(
+            f"{names} configure SEISMIC, but the method is {method or 'rank_features'}.",
+            fix="add --method seismic (with --backend opensearch), or drop them",
+        )
+    return {"method": method, **given} if method is not None else {}
 
 
 def _open_local(index_dir: Path | None, *, create: bool) -> SparseIndex:

@@ -25,7 +25,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from langchain_splade.errors import InvalidInputError
+from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.stores.base import Filter
 from langchain_splade.stores.plans import Plan, run_async, run_sync
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
@@ -55,6 +55,7 @@ class Operations(Protocol):
     def check_encoder(self, fingerprint: EncoderFingerprint) -> Plan[None]: ...
     def fingerprint(self) -> Plan[EncoderFingerprint | None]: ...
     def clear(self) -> Plan[None]: ...
+    def force_merge(self, max_segments: int, poll_seconds: float) -> Plan[None]: ...
 
 
 async def _close_when_loop_shuts_down(client: Any) -> AsyncIterator[None]:
@@ -300,3 +301,38 @@ class RemoteSparseIndex:
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
         await self._arun("delete the index", self._ops.clear())
+
+    def force_merge(self, max_segments: int = 1, *, poll_seconds: float = 5.0) -> None:
+        """Merge each shard into at most ``max_segments`` segments, and wait for it.
+
+        Searches touch fewer, larger segments afterwards. On a SEISMIC index this is
+        when its clusters are built: only segments of ``approximate_threshold``
+        documents or more get them, so bulk-load with that threshold near the shard's
+        final size and call this once, rather than paying for clusters at every
+        merge. A merge copies the index, so it needs that much free disk.
+        """
+        _check_merge(max_segments, poll_seconds)
+        self._run("force merge the index", self._ops.force_merge(max_segments, poll_seconds))
+
+    async def aforce_merge(self, max_segments: int = 1, *, poll_seconds: float = 5.0) -> None:
+        """Async :meth:`force_merge`."""
+        _check_merge(max_segments, poll_seconds)
+        await self._arun("force merge the index", self._ops.force_merge(max_segments, poll_seconds))
+
+
+def _check_merge(max_segments: Any, poll_seconds: Any) -> None:
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int):
+        raise InvalidTypeError(
+            f"max_segments must be an int, got {max_segments!r}.",
+            fix="pass max_segments=1 to merge each shard into one segment",
+        )
+    if max_segments < 1:
+        raise InvalidInputError(f"max_segments is {max_segments}.", expected="max_segments >= 1")
+    if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, (int, float)):
+        raise InvalidTypeError(
+            f"poll_seconds must be a number, got {poll_seconds!r}.", fix="pass poll_seconds=5.0"
+        )
+    if not 0 < poll_seconds < float("inf"):
+        raise InvalidInputError(
+            f"poll_seconds is {poll_seconds}.", expected="a finite number of seconds > 0"
+        )

@@ -420,6 +420,24 @@ class JvmTestNode:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def memory_mib(self) -> dict[str, float] | None:
+        """The JVM's resident memory now (``rss``) and at its peak (``peak``), in MiB,
+        read from ``/proc`` (Linux); ``None`` when the node is not running or elsewhere."""
+        if self.pid is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        try:
+            return {
+                "rss": int(fields["VmRSS"].split()[0]) / 1024,
+                "peak": int(fields["VmHWM"].split()[0]) / 1024,
+            }
+        except (KeyError, ValueError, IndexError):
+            return None
+
     def wait(self) -> int:
         """Block until the JVM exits; returns its exit code."""
         return 0 if self._process is None else self._process.wait()

@@ -335,3 +335,29 @@ def test_token_keys_with_dots_round_trip(elasticsearch_url: str, name: str) -> N
     assert [h.id for h in index.search(SparseVector([0], [1.0]))] == ["a"]
     assert index.get(["a"])[0].vector.to_dict() == {0: 1.0, 2: 2.0}
     index.close()
+
+
+def test_force_merge_sync_and_async_leave_one_segment(
+    elasticsearch_url: str, name: str, es: Any
+) -> None:
+    index = ElasticsearchSparseIndex(name, url=elasticsearch_url)
+    docs = random_vectors(6, seed=11)
+    for i, vector in enumerate(docs):  # refresh after each add: a segment each
+        index.add([f"d{i}"], [vector])
+    query = random_vectors(1, seed=12)[0]
+    before = [(h.id, h.score) for h in index.search(query, k=10)]
+
+    def segments() -> int:
+        shards = es.indices.segments(index=name)["indices"][name]["shards"]
+        return sum(len(copy["segments"]) for copies in shards.values() for copy in copies)
+
+    assert segments() >= 2
+    with warnings.catch_warnings(record=True) as caught:  # the tasks API's preview notice
+        index.force_merge(poll_seconds=0.05)
+    assert not [w for w in caught if "technical preview" in str(w.message)]
+    assert segments() == 1
+    assert [(h.id, h.score) for h in index.search(query, k=10)] == before
+    index.add(["d6"], [docs[0]])
+    asyncio.run(index.aforce_merge(poll_seconds=0.05))
+    assert segments() == 1 and len(index) == 7
+    index.close()

@@ -198,3 +198,31 @@ async def test_async_twin(opensearch_url: str, index_name: str) -> None:
             await index.aadd(["c"], [vec({1: 1.0})], metadatas=[{"n": "text"}])
     finally:
         await index.aclose()
+
+
+def _segments(client: Any, name: str) -> int:
+    shards = client.indices.segments(index=name)["indices"][name]["shards"]
+    return sum(len(copy["segments"]) for copies in shards.values() for copy in copies)
+
+
+def test_force_merge_leaves_one_segment_and_every_document(
+    index: OpenSearchSparseIndex, os_client: Any
+) -> None:
+    vectors = [vec({1: 1.0 + i, 2: 0.5}) for i in range(4)]
+    for i, vector in enumerate(vectors):  # refresh after each add: a segment each
+        index.add([f"d{i}"], [vector], [f"text {i}"])
+    before = [(h.id, h.score) for h in index.search(vec({1: 1.0}), k=10)]
+    assert _segments(os_client, index.index_name) >= 2
+    index.force_merge(poll_seconds=0.05)
+    assert _segments(os_client, index.index_name) == 1
+    assert len(index) == 4
+    assert [(h.id, h.score) for h in index.search(vec({1: 1.0}), k=10)] == before
+
+
+def test_async_force_merge(index: OpenSearchSparseIndex, os_client: Any) -> None:
+    import asyncio
+
+    for i in range(3):
+        index.add([f"d{i}"], [vec({i + 1: 1.0})])
+    asyncio.run(index.aforce_merge(poll_seconds=0.05))
+    assert _segments(os_client, index.index_name) == 1 and len(index) == 3

@@ -137,3 +137,12 @@ def test_serve_prints_url_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_memory_is_read_from_the_running_jvm(
+    opensearch_nodes: Any, opensearch_version: str
+) -> None:
+    if opensearch_version == "external":
+        pytest.skip("the node is not ours: $OPENSEARCH_URL")
+    memory = opensearch_nodes.node(opensearch_version).memory_mib()
+    assert memory is not None and 100 < memory["rss"] <= memory["peak"]

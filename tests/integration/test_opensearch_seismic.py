@@ -102,10 +102,10 @@ def large_segment(opensearch_neural_url: str) -> Iterator[Any]:
         n_postings=200,
         weight_ceiling=3.0,
     )
-    index.add(ids, vectors, metadatas=metas)
+    index.add(ids[:300], vectors[:300], metadatas=metas[:300])
+    index.add(ids[300:], vectors[300:], metadatas=metas[300:])
+    index.force_merge(poll_seconds=0.05)  # SEISMIC builds its clusters here
     client = OpenSearch(hosts=[opensearch_neural_url])
-    client.indices.forcemerge(index=index.index_name, max_num_segments=1)
-    client.indices.refresh(index=index.index_name)
     segments = client.indices.segments(index=index.index_name)["indices"][index.index_name]
     sizes = [s["num_docs"] for s in segments["shards"]["0"][0]["segments"].values()]
     assert sizes == [600]
@@ -139,10 +139,9 @@ def test_small_segments_are_searched_exactly_with_nine_bit_weights(make_index: A
         assert hit.score == pytest.approx(0.5 * nine_bit(weight), rel=1e-5)
 
 
-def test_a_large_segment_is_searched_by_seismic_with_eight_bit_steps(large_segment: Any) -> None:
-    index, _ids, vectors, _ = large_segment
+def _assert_seismic_scores(index: Any, vectors: list[SparseVector], step: float) -> None:
+    """Hits scored from 8-bit steps of ``step`` (SEISMIC), not 9-bit weights (exact)."""
     query = SparseVector([int(vectors[0].indices[0])], [0.5])  # scaled to exactly 16
-    step = 3.0 / 255  # weight_ceiling / 255
     hits = index.search(query, k=5)
     assert hits and hits[0].vector is not None
     for hit in hits:
@@ -151,6 +150,26 @@ def test_a_large_segment_is_searched_by_seismic_with_eight_bit_steps(large_segme
     # and not the exact path's 9-bit weight: that one is no multiple of the step
     exact = [query.dot(h.vector) for h in hits if h.vector is not None]
     assert any(abs(h.score - e) > 1e-4 for h, e in zip(hits, exact))
+
+
+def test_a_large_segment_is_searched_by_seismic_with_eight_bit_steps(large_segment: Any) -> None:
+    index, _ids, vectors, _ = large_segment
+    _assert_seismic_scores(index, vectors, 3.0 / 255)  # weight_ceiling / 255
+
+
+def test_small_segments_turn_seismic_once_async_force_merged(make_index: Any) -> None:
+    ids, vectors, _ = _corpus(300, seed=5)
+    index = make_index(method="seismic", approximate_threshold=300, n_postings=100)
+    for at in range(0, 300, 100):  # three segments of 100: each searched exactly
+        index.add(ids[at : at + 100], vectors[at : at + 100])
+    term = int(vectors[0].indices[0])
+    for hit in index.search(SparseVector([term], [0.5]), k=3):
+        assert hit.vector is not None
+        weight = float(hit.vector.values[list(hit.vector.indices).index(term)])
+        assert hit.score == pytest.approx(0.5 * nine_bit(weight), rel=1e-5)  # exact path
+    asyncio.run(index.aforce_merge(poll_seconds=0.05))
+    assert len(index) == 300
+    _assert_seismic_scores(index, vectors, 6.0 / 255)  # the default weight_ceiling
 
 
 def test_seismic_recall_against_the_exact_top_10(large_segment: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
+from opensearchpy import OpenSearch
 
 from langchain_splade.cli import main
 from langchain_splade.encoders import SpladeEncoder
@@ -106,9 +107,18 @@ def test_cli_index_search_and_eval_with_method_seismic(
     name = f"seismic-cli-{uuid.uuid4().hex[:8]}"
     backend = ["--backend", "opensearch", "--opensearch-url", opensearch_neural_url]
     backend += ["--index-name", name, "--method", "seismic"]
+    creation = ["--n-postings", "50", "--approximate-threshold", "1", "--force-merge"]
     try:
-        assert main(["index", str(tmp_path / "notes.txt"), *backend]) == 0
-        capsys.readouterr()
+        assert main(["index", str(tmp_path / "notes.txt"), *backend, *creation]) == 0
+        assert "merged in" in capsys.readouterr().err
+        client = OpenSearch(hosts=[opensearch_neural_url])
+        field = client.indices.get_mapping(index=name)[name]["mappings"]["properties"]["vector"]
+        assert field["method"]["parameters"]["n_postings"] == 50
+        assert field["method"]["parameters"]["approximate_threshold"] == 1
+        shard = client.indices.segments(index=name)["indices"][name]["shards"]["0"][0]
+        count = client.count(index=name)["count"]
+        assert [s["num_docs"] for s in shard["segments"].values()] == [count]  # one segment
+        client.close()
         assert main(["search", "closest planet", *backend, "-k", "1", "--json"]) == 0
         results = json.loads(capsys.readouterr().out)
         assert len(results) == 1 and "Mercury" in results[0]["text"]
@@ -140,6 +150,20 @@ def test_cli_index_search_and_eval_with_method_seismic(
 def test_method_seismic_on_another_backend_is_an_error() -> None:
     with pytest.raises(InvalidInputError, match="--backend opensearch"):
         open_index("local", None, create=True, method="seismic")
+
+
+def test_seismic_options_without_method_seismic_are_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.txt").write_text("Mercury is the planet closest to the Sun.")
+    argv = ["index", str(tmp_path / "a.txt"), "--backend", "opensearch", "--index-name", "x"]
+    assert main([*argv, "--opensearch-url", "http://127.0.0.1:9", "--n-postings", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "--n-postings configure SEISMIC" in err and "--method seismic" in err
+    local = ["index", str(tmp_path / "a.txt"), "--index", str(tmp_path / "idx")]
+    assert main([*local, "--force-merge"]) == 1
+    assert "--force-merge applies to OpenSearch and Elasticsearch" in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists()  # refused before anything was written
 
 
 class TestSeismicStandardRetriever(RetrieversIntegrationTests):

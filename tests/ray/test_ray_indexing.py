@@ -204,3 +204,38 @@ def test_cli_index_ray_auto(
     from langchain_splade.encoders import SpladeEncoder
 
     assert_same_search(ray_index, one, SpladeEncoder(device="cpu"))
+
+
+def test_cli_index_ray_into_opensearch_with_force_merge(
+    ray_cluster: RayCluster,
+    records: list[dict[str, Any]],
+    opensearch_default_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``index --ray auto --backend opensearch --force-merge``: every passage written,
+    then one segment."""
+    import json
+
+    from opensearchpy import OpenSearch
+
+    from langchain_splade.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"_id": r["id"], "text": r["text"]}) + "\n" for r in records[:60])
+    )
+    name = f"test-ray-cli-{uuid.uuid4().hex[:10]}"
+    backend = ["--backend", "opensearch", "--opensearch-url", opensearch_default_url]
+    client = OpenSearch(hosts=[opensearch_default_url])
+    try:
+        argv = ["index", str(corpus), *backend, "--index-name", name, "--ray", "auto"]
+        assert main([*argv, "--force-merge"]) == 0
+        captured = capsys.readouterr()
+        assert "indexed 60 passages on Ray" in captured.out and "merged in" in captured.err
+        shards = client.indices.segments(index=name)["indices"][name]["shards"]
+        assert [len(copy["segments"]) for copies in shards.values() for copy in copies] == [1]
+        assert client.count(index=name)["count"] == 60
+    finally:
+        client.indices.delete(index=name, ignore_unavailable=True)
+        client.close()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_splade.errors import InvalidInputError, PartialWriteError
+from langchain_splade.errors import InvalidInputError, InvalidTypeError, PartialWriteError
 from langchain_splade.filters import parse_filter
 from langchain_splade.stores.opensearch import bulk, mapping, query
 from langchain_splade.stores.opensearch.filtering import compile_filter, count_clauses, fields_of
@@ -316,3 +316,23 @@ def test_bulk_retries_429_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     index = OpenSearchSparseIndex("x", client=client, initial_backoff=0.01, refresh=False)
     assert index.add(["0", "1"], [SparseVector([1], [1.0])] * 2) == ["0", "1"]
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_segments": 0}, InvalidInputError, "max_segments is 0"),
+        ({"max_segments": True}, InvalidTypeError, "max_segments must be an int"),
+        ({"max_segments": 1.0}, InvalidTypeError, "max_segments must be an int"),
+        ({"poll_seconds": 0}, InvalidInputError, "poll_seconds is 0"),
+        ({"poll_seconds": float("nan")}, InvalidInputError, "poll_seconds is nan"),
+        ({"poll_seconds": "5"}, InvalidTypeError, "poll_seconds must be a number"),
+    ],
+)
+def test_force_merge_refuses_bad_arguments_before_any_request(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    index = OpenSearchSparseIndex("x", url="http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(error, match=match):
+        index.force_merge(**kwargs)
+    index.close()

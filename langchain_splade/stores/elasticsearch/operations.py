@@ -14,10 +14,15 @@ What differs is overridden here:
   the limit is learned from the first ``too_many_clauses`` answer and the query is
   re-sent pruned to it, with a ``ClauseLimitWarning``;
 - elasticsearch-py's exceptions are classified and explained by :mod:`.failures`.
+
+``force_merge`` polls the tasks API, which elasticsearch-py flags as a technical
+preview on every call; that warning is silenced for this package's own calls only (it
+is about an API we chose, not about anything the user did).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -57,6 +62,11 @@ class Operations(shared.Operations):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.version: tuple[int, int] | None = None
+        warnings.filterwarnings(  # idempotent: an equal filter replaces the old one
+            "ignore",
+            message="This API is in technical preview",
+            module=r"langchain_splade\.stores\.plans",
+        )
 
     # -- the index itself -----------------------------------------------------------
 
