@@ -8,19 +8,25 @@ Two parts, both on an OpenSearch 3.6.0 node with the k-NN and neural-search plug
   cache), and recall@10 against the exact top-10. Each corpus is force-merged into
   one segment and ``approximate_threshold`` is below its size, so SEISMIC (not the
   exact fallback for small segments) answers every query.
-* speed: a resampled corpus of ``--docs`` documents (default 200,000) built from all
-  the real documents of the three sets (each document: 75 % of one real document's
-  terms and 25 % of another's, weights jittered), so it is not near-copies of a few
-  thousand. Its redundancy is reported beside the real documents' (mean cosine of a
-  sample to its nearest other document). Exact ``rank_features`` and SEISMIC indices
-  of the same vectors on the same node: ingest documents/s, then p50/p99 of
-  ``search(k=10)`` (interleaved, after a warm-up pass) and recall@10 against the exact
-  top-10 (brute force).
+* speed: ``--docs`` documents (default 200,000) of real text: English Wikipedia
+  paragraphs (``--corpus wiki``, the search benchmark's corpus, needs ``--wiki-git``),
+  or documents resampled from the three sets' real documents (``--corpus
+  resampled``: each 75 % of one real document's terms and 25 % of another's, weights
+  jittered). Redundancy is reported as the mean cosine of a sample to its nearest
+  other document. Exact ``rank_features`` and SEISMIC indices of the same vectors on
+  the same node, each bulk-loaded with refresh off and force-merged into one
+  segment (SEISMIC's ``approximate_threshold`` is the corpus size, so its clusters
+  are built once, by that merge): ingest documents/s and merge seconds; then the
+  client's p50/p99 of ``search(k=10)`` (hits with stored vectors) and the engine's own
+  ``took``, each system answering all queries in a pass, passes alternating over three
+  rounds, a query's time its median (``_timing.in_passes``); recall@10 against the
+  exact top-10 (brute force).
 
 SEISMIC's parameters are chosen on msmarco-5k (the first quality corpus) and reported
 on the others; the speed corpus uses the same query-time grid.
 
-    python benchmarks/opensearch_seismic.py [--docs 200000] [--queries 200] [--url URL]
+    python benchmarks/opensearch_seismic.py --skip-quality --corpus wiki --wiki-git PATH \
+        --docs 200000 --queries 200 --heap 6g --out benchmarks/results/opensearch_seismic_wiki.json
 
 Writes ``benchmarks/results/opensearch_seismic.json`` and prints markdown tables.
 """
@@ -35,7 +41,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,7 +52,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_info
-from _search_corpora import _csr, _mix, matrix, nearest_cosine
+from _search_corpora import _csr, _mix, matrix, mix, nearest_cosine
+from _timing import in_passes
+from _wiki_corpus import WIKI_COMMIT, real_queries, wiki_vectors
 from quality import DEFAULT_CACHE, DEFAULT_DATA, encode_corpus
 
 from langchain_splade.encoders import SpladeEncoder
@@ -71,8 +79,20 @@ QUERY_SETTINGS: dict[str, dict[str, Any]] = {
     "top_n=20": {"top_n": 20},
     "top_n=20 heap_factor=1.5": {"top_n": 20, "heap_factor": 1.5},
 }
+SPEED_QUERY_SETTINGS: dict[str, dict[str, Any]] = {
+    "top_n=5": {"top_n": 5},
+    **QUERY_SETTINGS,
+    "top_n=30 heap_factor=2": {"top_n": 30, "heap_factor": 2.0},
+}
+"""The quality grid, plus a faster and a slower setting to trace the recall curve."""
+NODE_SETTINGS = {
+    # SEISMIC trains clusters on one thread by default; the merge is the slow part.
+    "plugins.neural_search.sparse.algo_param.index_thread_qty": 2,
+    # its cache of clustered postings and forward vectors (default 10 % of the heap)
+    "plugins.neural_search.circuit_breaker.limit": "50%",
+}
 Csr = tuple[np.ndarray, np.ndarray, np.ndarray]
-CLIENT = {"timeout": 600}  # bulk requests and refreshes build SEISMIC clusters
+CLIENT = {"timeout": 600}
 
 
 def vectors_of(csr: Csr) -> list[SparseVector]:
@@ -100,14 +120,17 @@ def recall(got: list[list[int]], expected: list[list[int]]) -> float:
     return statistics.fmean(values)
 
 
-def new_seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Any:
-    """A SEISMIC index that answers with SEISMIC once merged (segments of 1,000+ documents)."""
+def new_seismic_index(
+    url: str, name: str, ceiling: float, threshold: int, **parameters: Any
+) -> Any:
+    """A SEISMIC index whose clusters are built once: by the force merge into a segment
+    of ``threshold`` documents (smaller segments are searched exactly)."""
     return OpenSearchSparseIndex(
         name,
         url=url,
         client_kwargs=CLIENT,
         method="seismic",
-        approximate_threshold=1000,
+        approximate_threshold=threshold,
         weight_ceiling=ceiling,
         refresh=False,
         **parameters,
@@ -122,8 +145,10 @@ def searcher(url: str, name: str, **query_parameters: Any) -> Any:
 
 
 @contextmanager
-def seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Iterator[Any]:
-    index = new_seismic_index(url, name, ceiling, **parameters)
+def seismic_index(
+    url: str, name: str, ceiling: float, threshold: int, **parameters: Any
+) -> Iterator[Any]:
+    index = new_seismic_index(url, name, ceiling, threshold, **parameters)
     try:
         yield index
     finally:
@@ -131,19 +156,22 @@ def seismic_index(url: str, name: str, ceiling: float, **parameters: Any) -> Ite
         index.close()
 
 
-def ingest(index: Any, ids: list[str], vectors: list[SparseVector], what: str) -> float:
-    """Documents/s of bulk ``add`` (chunks of 2,000, the engine refreshing every second
-    as by default), the final refresh and force merge excluded."""
+def build(index: Any, ids: list[str], vectors: list[SparseVector], what: str) -> dict[str, float]:
+    """Bulk-load with refresh off (chunks of 2,000), then force-merge into one segment
+    (where SEISMIC builds its clusters): ingest documents/s and merge seconds."""
+    name = index.index_name
+    index.add(ids[:1], vectors[:1])  # creates the index with its mapping
+    index.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
     start = time.perf_counter()
-    for at in tqdm(range(0, len(ids), 2000), desc=f"ingest {what}", leave=False):
+    for at in tqdm(range(1, len(ids), 2000), desc=f"ingest {what}", leave=False):
         index.add(ids[at : at + 2000], vectors[at : at + 2000])
     seconds = time.perf_counter() - start
-    name = index.index_name
-    # SEISMIC builds its clusters when a segment is written: give these calls time.
-    index.client.indices.refresh(index=name, request_timeout=3600)
-    index.client.indices.forcemerge(index=name, max_num_segments=1, request_timeout=3600)
-    index.client.indices.refresh(index=name, request_timeout=3600)
-    return len(ids) / seconds
+    index.client.indices.put_settings(index=name, body={"index": {"refresh_interval": None}})
+    start = time.perf_counter()
+    index.force_merge(1)
+    merge = time.perf_counter() - start
+    logger.info("%s: %.0f docs/s, merge %.1f s", what, (len(ids) - 1) / seconds, merge)
+    return {"ingest_docs_per_s": (len(ids) - 1) / seconds, "merge_s": merge}
 
 
 def ceiling_of(values: np.ndarray) -> float:
@@ -177,8 +205,9 @@ def quality(url: str, data: Path, encoder: SpladeEncoder) -> dict[str, Any]:
         position = {doc_id: i for i, doc_id in enumerate(ids)}
         for setting, parameters in INDEX_SETTINGS.items():
             index_name = f"bench-seismic-{uuid.uuid4().hex[:8]}"
-            with seismic_index(url, index_name, ceiling_of(docs[2]), **parameters) as index:
-                ingest(index, ids, vectors, f"{name} {setting}")
+            ceiling = ceiling_of(docs[2])
+            with seismic_index(url, index_name, ceiling, len(ids), **parameters) as index:
+                build(index, ids, vectors, f"{name} {setting}")
                 for query_setting, query_parameters in QUERY_SETTINGS.items():
                     search_index = searcher(url, index_name, **query_parameters)
                     run = {
@@ -207,11 +236,11 @@ def quality(url: str, data: Path, encoder: SpladeEncoder) -> dict[str, Any]:
 # -- speed ---------------------------------------------------------------------------
 
 
-def speed_corpus(
-    data: Path, encoder: SpladeEncoder, n_docs: int, n_queries: int
-) -> tuple[Csr, Csr, dict[str, Any]]:
+def resampled_corpus(
+    data: Path, encoder: SpladeEncoder, n_docs: int
+) -> tuple[Csr, list[SparseVector], dict[str, Any]]:
     """``n_docs`` documents mixed 75/25 from the real documents of every quality corpus,
-    and ``n_queries`` real queries sampled from all of them."""
+    and every query of those sets."""
     parts, query_vectors = [], []
     for name in DATASETS:
         dataset = load_beir(data / name)
@@ -219,68 +248,117 @@ def speed_corpus(
         query_vectors.extend(encoder.embed_queries(list(dataset.queries.values())))
     real = _csr([v for part in parts for v in vectors_of(part)])
     mixed = _mix(*real, n_docs, 0.75, 0.25, 0.15, 7)
-    rng = np.random.default_rng(7)
-    picked = rng.choice(len(query_vectors), min(n_queries, len(query_vectors)), replace=False)
-    queries = _csr([query_vectors[i] for i in picked])
     info = {
+        "corpus": "resampled",
         "real_documents": int(len(real[0]) - 1),
         "mix": "75% of one real document's terms + 25% of another's, weights x lognormal(0, 0.15)",
-        "postings": int(mixed[0][-1]),
-        "nn_cosine_resampled": nearest_cosine(matrix(mixed), rng),
-        "nn_cosine_real": nearest_cosine(matrix(real), rng),
+        "nn_cosine_real": nearest_cosine(matrix(real), np.random.default_rng(7)),
     }
-    return mixed, queries, info
+    return mixed, query_vectors, info
+
+
+def wiki_corpus(git_dir: Path, n_docs: int) -> tuple[Csr, list[SparseVector], dict[str, Any]]:
+    """The first ``n_docs`` English Wikipedia paragraphs (real text, no resampling) and
+    the real queries of dbpedia-5k, msmarco-5k and nfcorpus."""
+    docs = wiki_vectors(git_dir, n_docs)
+    info = {
+        "corpus": "wiki",
+        "source": f"jason-feng/wikiVisual@{WIKI_COMMIT[:7]} text/, splade-tiny, 256 tokens",
+    }
+    return docs, vectors_of(real_queries()), info
+
+
+def wiki_mixed_corpus(git_dir: Path, n_docs: int) -> tuple[Csr, list[SparseVector], dict[str, Any]]:
+    """``n_docs`` documents resampled from 200,000 real Wikipedia paragraphs (75 % of one
+    paragraph's terms + 25 % of another's): the search benchmark's ``wiki-mixed``."""
+    bases = wiki_vectors(git_dir, 200_000)
+    docs = mix(bases, n_docs, 0.75, 0.25, 0, "wiki200000-0.75-0.25")
+    info = {
+        "corpus": "wiki-mixed",
+        "source": f"resampled from 200,000 paragraphs of jason-feng/wikiVisual@{WIKI_COMMIT[:7]}:"
+        " 75% of one paragraph's terms + 25% of another's, weights x lognormal(0, 0.15)",
+    }
+    return docs, vectors_of(real_queries()), info
+
+
+def took_log(index: Any) -> list[int]:
+    """The engine's ``took`` (ms) of every search this index's client sends, in order."""
+    client = index.client
+    send = client.search
+    log: list[int] = []
+
+    def search(*args: Any, **kwargs: Any) -> Any:
+        response = send(*args, **kwargs)
+        log.append(int(response["took"]))
+        return response
+
+    client.search = search
+    return log
 
 
 def speed(
-    url: str, data: Path, encoder: SpladeEncoder, n_docs: int, n_queries: int, repeat: int
+    url: str, docs: Csr, query_pool: list[SparseVector], info: dict[str, Any], n_queries: int
 ) -> dict[str, Any]:
-    docs, queries, info = speed_corpus(data, encoder, n_docs, n_queries)
+    n_docs = len(docs[0]) - 1
+    rng = np.random.default_rng(7)
+    picked = rng.choice(len(query_pool), min(n_queries, len(query_pool)), replace=False)
+    queries = [query_pool[i] for i in picked]
     ids = [f"d{i}" for i in range(n_docs)]
-    vectors, query_vectors = vectors_of(docs), vectors_of(queries)
-    reference = exact_top(matrix(docs), matrix(queries))
+    vectors = vectors_of(docs)
+    reference = exact_top(matrix(docs), matrix(_csr(queries)))
     results: dict[str, Any] = {
-        "corpus": {**info, "documents": n_docs, "queries": len(query_vectors)}
+        "corpus": {
+            **info,
+            "documents": n_docs,
+            "postings": int(docs[0][-1]),
+            "queries": len(queries),
+            "nn_cosine": nearest_cosine(matrix(docs), np.random.default_rng(7)),
+        }
     }
+    logger.info("corpus: %s", results["corpus"])
     exact_name = f"bench-exact-{uuid.uuid4().hex[:8]}"
     exact = OpenSearchSparseIndex(exact_name, url=url, refresh=False, client_kwargs=CLIENT)
     searchers: dict[str, Any] = {"exact rank_features": exact}
-    ingest_rates = {"exact rank_features": ingest(exact, ids, vectors, "exact")}
+    builds = {"exact rank_features": build(exact, ids, vectors, "exact")}
     seismic_names = []
     try:
         for setting, parameters in INDEX_SETTINGS.items():
             name = f"bench-seismic-{uuid.uuid4().hex[:8]}"
             seismic_names.append(name)
-            index = new_seismic_index(url, name, ceiling_of(docs[2]), **parameters)
-            ingest_rates[f"seismic {setting}"] = ingest(index, ids, vectors, setting)
+            index = new_seismic_index(url, name, ceiling_of(docs[2]), n_docs, **parameters)
+            builds[f"seismic {setting}"] = build(index, ids, vectors, setting)
             index.close()
-            for query_setting, query_parameters in QUERY_SETTINGS.items():
+            for query_setting, query_parameters in SPEED_QUERY_SETTINGS.items():
                 searchers[f"seismic {setting} {query_setting}"] = searcher(
                     url, name, **query_parameters
                 )
         position = {doc_id: i for i, doc_id in enumerate(ids)}
-        times: dict[str, list[float]] = {system: [] for system in searchers}
-        tops: dict[str, list[list[int]]] = {system: [] for system in searchers}
-        for round_ in range(repeat + 1):  # round 0 warms caches and JITs
-            for query in tqdm(query_vectors, desc=f"queries round {round_}", leave=False):
-                for system, index in searchers.items():
-                    start = time.perf_counter()
-                    hits = index.search(query, k=10)
-                    elapsed = (time.perf_counter() - start) * 1000
-                    if round_:
-                        times[system].append(elapsed)
-                    if round_ == 1:
-                        tops[system].append([position[h.id] for h in hits])
+        took = {system: took_log(index) for system, index in searchers.items()}
+
+        def answer(system: str) -> Callable[[int], tuple[list[int], int]]:
+            def run(i: int) -> tuple[list[int], int]:
+                before = len(took[system])
+                hits = searchers[system].search(queries[i], k=10)
+                return [position[h.id] for h in hits], sum(took[system][before:])
+
+            return run
+
+        times, answers = in_passes({s: answer(s) for s in searchers}, len(queries))
         exact_p50 = statistics.median(times["exact rank_features"])
+        exact_took = statistics.median(t for _, t in answers["exact rank_features"])
         for system in searchers:
-            p50 = statistics.median(times[system])
+            ms = np.asarray(times[system]) * 1e3
+            engine = [t for _, t in answers[system]]
+            build_of = builds.get(system) or builds[" ".join(system.split()[:2])]
             results[system] = {
-                "p50_ms": p50,
-                "p99_ms": float(np.percentile(times[system], 99)),
-                "speedup_p50_vs_exact": exact_p50 / p50,
-                "recall@10": recall(tops[system], reference),
-                "ingest_docs_per_s": ingest_rates.get(system)
-                or ingest_rates.get(" ".join(system.split()[:2])),
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p99_ms": float(np.percentile(ms, 99)),
+                "speedup_p50_vs_exact": exact_p50 / statistics.median(times[system]),
+                "took_p50_ms": statistics.median(engine),
+                "took_p99_ms": float(np.percentile(engine, 99)),
+                "took_speedup_p50_vs_exact": exact_took / max(statistics.median(engine), 0.5),
+                "recall@10": recall([got for got, _ in answers[system]], reference),
+                **build_of,
             }
             logger.info("%s: %s", system, results[system])
     finally:
@@ -308,15 +386,21 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['exact_local_ndcg@10']:.4f} | " + " | ".join(cells) + " |")
     speed_rows = report.get("speed", {})
     if speed_rows:
-        header = "| system | p50 ms | p99 ms | p50 speedup vs exact | recall@10 | ingest docs/s |"
-        lines += ["", header, "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| system | client p50 / p99 ms | vs exact | engine took p50 / p99 ms | vs exact "
+            "| recall@10 | ingest docs/s | merge s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for system, row in speed_rows.items():
             if system == "corpus":
                 continue
             lines.append(
-                f"| {system} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-                f"{row['speedup_p50_vs_exact']:.2f}x | {row['recall@10']:.4f} | "
-                f"{row['ingest_docs_per_s'] or 0:.0f} |"
+                f"| {system} | {row['p50_ms']:.1f} / {row['p99_ms']:.1f} | "
+                f"{row['speedup_p50_vs_exact']:.2f}x | {row['took_p50_ms']:.0f} / "
+                f"{row['took_p99_ms']:.0f} | {row['took_speedup_p50_vs_exact']:.2f}x | "
+                f"{row['recall@10']:.3f} | {row['ingest_docs_per_s']:.0f} | "
+                f"{row['merge_s']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -324,17 +408,28 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--corpus", choices=("wiki", "wiki-mixed", "resampled"), default="resampled"
+    )
+    parser.add_argument("--wiki-git", type=Path, help="a clone of jason-feng/wikiVisual")
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--n-postings", type=int, nargs="+", help="SEISMIC index settings for speed"
+    )
     parser.add_argument("--heap", default="4g")
     parser.add_argument("--url", default=None, help="an OpenSearch 3.6.0 node with neural-search")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    if args.corpus.startswith("wiki") and args.wiki_git is None:
+        parser.error(f"--corpus {args.corpus} needs --wiki-git (a clone of jason-feng/wikiVisual)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("opensearch").setLevel(logging.WARNING)
+    if args.n_postings:
+        INDEX_SETTINGS.clear()
+        INDEX_SETTINGS.update({f"n_postings={n}": {"n_postings": n} for n in args.n_postings})
     encoder = SpladeEncoder()
     node = None
     url = args.url
@@ -349,16 +444,25 @@ def main() -> None:
         "settings": {
             "index": INDEX_SETTINGS,
             "query": QUERY_SETTINGS,
-            "approximate_threshold": 1000,
+            "speed_query": SPEED_QUERY_SETTINGS,
+            "approximate_threshold": "the corpus size (one force-merged segment)",
+            "node": NODE_SETTINGS,
         },
     }
     try:
+        apply_node_settings(url)
         if not args.skip_quality:
             report["quality"] = quality(url, args.data, encoder)
         if not args.skip_speed:
-            report["speed"] = speed(url, args.data, encoder, args.docs, args.queries, args.repeat)
+            if args.corpus == "wiki":
+                docs, query_pool, info = wiki_corpus(args.wiki_git, args.docs)
+            elif args.corpus == "wiki-mixed":
+                docs, query_pool, info = wiki_mixed_corpus(args.wiki_git, args.docs)
+            else:
+                docs, query_pool, info = resampled_corpus(args.data, encoder, args.docs)
+            report["speed"] = speed(url, docs, query_pool, info, args.queries)
         if node is not None:
-            report["node"]["rss_mib"] = node_rss_mib(node)
+            report["node"]["memory_mib"] = node.memory_mib()
     finally:
         if node is not None:
             node.stop()
@@ -368,17 +472,15 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def node_rss_mib(node: Any) -> float | None:
-    """The node's resident memory (Linux), or None when it cannot be read."""
-    pid = getattr(getattr(node, "_process", None), "pid", None)
+def apply_node_settings(url: str) -> None:
+    """:data:`NODE_SETTINGS`, as transient cluster settings (the node is ours)."""
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[url])
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (OSError, TypeError):
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return None
+        client.cluster.put_settings(body={"transient": NODE_SETTINGS})
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":
