@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--approximate-threshold",
         type=int,
         help="segments with fewer documents are searched exactly (engine default 1,000,000); "
-        "set it near a shard's final size and pass --force-merge",
+        "set it at most to the documents per shard and pass --force-merge",
     )
     _add_ray_options(index)
     index.set_defaults(run=_run_index)
@@ -243,13 +243,14 @@ def _encoder(args: argparse.Namespace) -> Any:
 
 def _run_index(args: argparse.Namespace) -> int:
     from langchain_splade.loaders import load_passages
-    from langchain_splade.stores.factory import close_index, open_index, save_index
+    from langchain_splade.stores.factory import close_index, index_options, open_index, save_index
 
     if args.force_merge and args.backend == "local":
         raise InvalidInputError(
             "--force-merge applies to OpenSearch and Elasticsearch indexes.",
             fix="drop --force-merge: the local index merges itself when it is saved",
         )
+    index_options(args.backend, args.method, _seismic_options(args))  # before any work
     passages = list(load_passages(args.paths, args.chunk_size, args.chunk_overlap))
     if not passages:
         print("no passages found in the given paths", file=sys.stderr)
@@ -277,11 +278,11 @@ def _run_index(args: argparse.Namespace) -> int:
             [p.metadata for p in passages],
         )
         save_index(store)
+        print(f"indexed {len(passages)} passages; the index now holds {len(store)} documents")
         if args.force_merge:
             _force_merge(store)
     finally:
         close_index(store)
-    print(f"indexed {len(passages)} passages; the index now holds {len(store)} documents")
     return 0
 
 
@@ -347,7 +348,15 @@ def _force_merge(store: Any) -> None:
     """Merge a remote index into one segment per shard, saying so (it can take minutes)."""
     print("merging the index into one segment per shard ...", file=sys.stderr)
     started = time.perf_counter()
-    store.force_merge()
+    try:
+        store.force_merge()
+    except KeyboardInterrupt:
+        print(
+            "interrupted: every document is stored; the merge goes on in the cluster "
+            "(GET _tasks?actions=*forcemerge* shows it)",
+            file=sys.stderr,
+        )
+        raise
     print(f"merged in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 

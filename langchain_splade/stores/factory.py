@@ -91,14 +91,25 @@ def index_options(
             expected="--backend opensearch (SEISMIC is OpenSearch's neural-search plugin)",
             fix="drop --method, or use --backend opensearch",
         )
+    from langchain_splade.stores.opensearch.seismic import SeismicOptions
+
     given = {name: value for name, value in (seismic or {}).items() if value is not None}
-    if given and method != "seismic":
-        names = ", ".join("--" + name.replace("_", "-") for name in given)
+    unknown = sorted(set(given) - set(SeismicOptions.__dataclass_fields__))
+    if unknown:
         raise InvalidInputError(
-            f"{names} configure SEISMIC, but the method is {method or 'rank_features'}.",
+            f"{unknown} are not SEISMIC parameters.",
+            expected=f"some of {sorted(SeismicOptions.__dataclass_fields__)}",
+        )
+    if given and method != "seismic":
+        names = ", ".join(given)
+        raise InvalidInputError(
+            f"SEISMIC parameters ({names}) were given, but the method is "
+            f"{method or 'rank_features'}.",
             fix="add --method seismic (with --backend opensearch), or drop them",
         )
-    return {"method": method, **given} if method is not None else {}
+    if backend != "opensearch":  # the other backends have one method, and no argument
+        return {}
+    return {**given, "method": method} if method is not None else {}
 
 
 def _open_local(index_dir: Path | None, *, create: bool) -> SparseIndex:

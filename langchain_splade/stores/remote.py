@@ -307,9 +307,11 @@ class RemoteSparseIndex:
 
         Searches touch fewer, larger segments afterwards. On a SEISMIC index this is
         when its clusters are built: only segments of ``approximate_threshold``
-        documents or more get them, so bulk-load with that threshold near the shard's
-        final size and call this once, rather than paying for clusters at every
-        merge. A merge copies the index, so it needs that much free disk.
+        documents or more get them (smaller ones are searched exactly). So create the
+        index with a threshold at most the documents per shard (about the corpus over
+        the shards), bulk-load, and call this once, rather than paying for clusters at
+        every merge. A merge copies the index, so it needs that much free disk. If
+        this call is interrupted or cancelled, the merge goes on in the cluster.
         """
         _check_merge(max_segments, poll_seconds)
         self._run("force merge the index", self._ops.force_merge(max_segments, poll_seconds))

@@ -423,7 +423,7 @@ class JvmTestNode:
     def memory_mib(self) -> dict[str, float] | None:
         """The JVM's resident memory now (``rss``) and at its peak (``peak``), in MiB,
         read from ``/proc`` (Linux); ``None`` when the node is not running or elsewhere."""
-        if self.pid is None:
+        if not self.running or self.pid is None:
             return None
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()

@@ -358,6 +358,8 @@ def test_force_merge_sync_and_async_leave_one_segment(
     assert segments() == 1
     assert [(h.id, h.score) for h in index.search(query, k=10)] == before
     index.add(["d6"], [docs[0]])
-    asyncio.run(index.aforce_merge(poll_seconds=0.05))
+    with warnings.catch_warnings(record=True) as caught:
+        asyncio.run(index.aforce_merge(poll_seconds=0.05))
+    assert not [w for w in caught if "technical preview" in str(w.message)]
     assert segments() == 1 and len(index) == 7
     index.close()

@@ -226,3 +226,13 @@ def test_async_force_merge(index: OpenSearchSparseIndex, os_client: Any) -> None
         index.add([f"d{i}"], [vec({i + 1: 1.0})])
     asyncio.run(index.aforce_merge(poll_seconds=0.05))
     assert _segments(os_client, index.index_name) == 1 and len(index) == 3
+
+
+def test_force_merge_of_a_missing_index_is_an_error_not_a_new_index(
+    index: OpenSearchSparseIndex, os_client: Any
+) -> None:
+    from langchain_splade.errors import IndexNotFoundError
+
+    with pytest.raises(IndexNotFoundError, match="does not exist"):
+        index.force_merge()
+    assert not os_client.indices.exists(index=index.index_name)

@@ -159,7 +159,7 @@ def test_seismic_options_without_method_seismic_are_an_error(
     argv = ["index", str(tmp_path / "a.txt"), "--backend", "opensearch", "--index-name", "x"]
     assert main([*argv, "--opensearch-url", "http://127.0.0.1:9", "--n-postings", "10"]) == 1
     err = capsys.readouterr().err
-    assert "--n-postings configure SEISMIC" in err and "--method seismic" in err
+    assert "SEISMIC parameters (n_postings) were given" in err and "--method seismic" in err
     local = ["index", str(tmp_path / "a.txt"), "--index", str(tmp_path / "idx")]
     assert main([*local, "--force-merge"]) == 1
     assert "--force-merge applies to OpenSearch and Elasticsearch" in capsys.readouterr().err
