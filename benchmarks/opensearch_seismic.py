@@ -6,27 +6,30 @@ Two parts, both on an OpenSearch 3.6.0 node with the k-NN and neural-search plug
 * quality: on msmarco-5k, nfcorpus and dbpedia-5k, nDCG@10 of SEISMIC against the
   exact local index on the same document vectors (splade-tiny, the quality table's
   cache), and recall@10 against the exact top-10. Each corpus is force-merged into
-  one segment and ``approximate_threshold`` is below its size, so SEISMIC (not the
-  exact fallback for small segments) answers every query.
+  one segment and ``approximate_threshold`` is its size, so SEISMIC (not the exact
+  fallback for small segments) answers every query and builds its clusters once.
 * speed: ``--docs`` documents (default 200,000) of real text: English Wikipedia
   paragraphs (``--corpus wiki``, the search benchmark's corpus, needs ``--wiki-git``),
-  or documents resampled from the three sets' real documents (``--corpus
-  resampled``: each 75 % of one real document's terms and 25 % of another's, weights
-  jittered). Redundancy is reported as the mean cosine of a sample to its nearest
-  other document. Exact ``rank_features`` and SEISMIC indices of the same vectors on
-  the same node, each bulk-loaded with refresh off and force-merged into one
-  segment (SEISMIC's ``approximate_threshold`` is the corpus size, so its clusters
-  are built once, by that merge): ingest documents/s and merge seconds; then the
-  client's p50/p99 of ``search(k=10)`` (hits with stored vectors) and the engine's own
-  ``took``, each system answering all queries in a pass, passes alternating over three
-  rounds, a query's time its median (``_timing.in_passes``); recall@10 against the
+  documents resampled from 200,000 of them (``--corpus wiki-mixed``, 75 % of one
+  paragraph's terms + 25 % of another's), or documents resampled from the three sets'
+  real documents (``--corpus resampled``: each 75 % of one real document's terms and 25
+  % of another's, weights jittered). Redundancy is reported as the mean cosine of a
+  sample to its nearest other document. Exact ``rank_features`` and SEISMIC indices of
+  the same vectors on the same node, each bulk-loaded with refresh off and force-merged
+  into one segment (SEISMIC's ``approximate_threshold`` is the corpus size, so its
+  clusters are built once, by that merge): ingest documents/s and merge seconds; then
+  the client's p50/p99 of ``search(k=10)`` (hits with stored vectors) and the engine's
+  own ``took``, each system answering all queries in a pass, passes alternating over
+  three rounds, a query's time its median (``_timing.in_passes``); recall@10 against the
   exact top-10 (brute force).
 
 SEISMIC's parameters are chosen on msmarco-5k (the first quality corpus) and reported
-on the others; the speed corpus uses the same query-time grid.
+on the others; the speed corpora use that query-time grid plus a faster and a slower
+setting.
 
     python benchmarks/opensearch_seismic.py --skip-quality --corpus wiki --wiki-git PATH \
-        --docs 200000 --queries 200 --heap 6g --out benchmarks/results/opensearch_seismic_wiki.json
+        --docs 200000 --n-postings 1000 --heap 6g \
+        --out benchmarks/results/opensearch_seismic_wiki.json
 
 Writes ``benchmarks/results/opensearch_seismic.json`` and prints markdown tables.
 """
@@ -450,7 +453,8 @@ def main() -> None:
         },
     }
     try:
-        apply_node_settings(url)
+        if node is not None:  # a --url cluster keeps its own settings
+            apply_node_settings(url)
         if not args.skip_quality:
             report["quality"] = quality(url, args.data, encoder)
         if not args.skip_speed:
@@ -473,7 +477,7 @@ def main() -> None:
 
 
 def apply_node_settings(url: str) -> None:
-    """:data:`NODE_SETTINGS`, as transient cluster settings (the node is ours)."""
+    """:data:`NODE_SETTINGS`, as transient settings of the node this script started."""
     from opensearchpy import OpenSearch
 
     client = OpenSearch(hosts=[url])
