@@ -24,16 +24,17 @@ from langchain_splade.filters import FilterNode, parse_filter
 from langchain_splade.types import SparseVector
 
 
-def check_k(value: Any, name: str = "k") -> int:
-    """A result count: an int (numpy ints accepted, bools not) of at least 1."""
+def check_k(value: Any, name: str = "k", fix: str | None = None) -> int:
+    """A count (results, segments, rows): an int (numpy ints accepted, bools not) of at
+    least 1; ``fix`` says what to pass instead (default: ``{name}=10``)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidTypeError(
             f"{name} must be an int, got {value!r} ({type(value).__name__}).",
-            fix=f"pass {name}=10 (any integer >= 1)",
+            fix=fix or f"pass {name}=10 (any integer >= 1)",
         )
     if value < 1:
         raise InvalidInputError(
-            f"{name} is {value}.", expected=f"{name} >= 1", fix=f"pass {name}=10"
+            f"{name} is {value}.", expected=f"{name} >= 1", fix=fix or f"pass {name}=10"
         )
     return int(value)
 

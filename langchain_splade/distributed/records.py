@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from langchain_splade.errors import InvalidInputError, InvalidTypeError
+from langchain_splade.validation import check_k
 
 ID_COLUMNS = ("id", "_id")
 
@@ -28,19 +29,11 @@ them, on the cores the encoders needed."""
 
 def check_rows_per_write(value: Any) -> int:
     """A sink's ``rows_per_write``: a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(
-            f"rows_per_write is a {type(value).__name__} ({value!r}).",
-            expected="a positive int",
-            fix=f"leave it out (default {ROWS_PER_WRITE:,}) or pass a smaller count",
-        )
-    if value < 1:
-        raise InvalidInputError(
-            f"rows_per_write is {value!r}.",
-            expected="a positive int",
-            fix=f"leave it out (default {ROWS_PER_WRITE:,}) or pass a smaller count",
-        )
-    return value
+    return check_k(
+        value,
+        "rows_per_write",
+        fix=f"leave it out (default {ROWS_PER_WRITE:,}) or pass a smaller count",
+    )
 
 
 RECORD_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])

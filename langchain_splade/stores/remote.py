@@ -29,6 +29,7 @@ from langchain_splade.errors import InvalidInputError, InvalidTypeError
 from langchain_splade.stores.base import Filter
 from langchain_splade.stores.plans import Plan, run_async, run_sync
 from langchain_splade.types import EncoderFingerprint, SearchHit, SparseVector, StoredDocument
+from langchain_splade.validation import check_k
 
 T = TypeVar("T")
 
@@ -313,23 +314,17 @@ class RemoteSparseIndex:
         every merge. A merge copies the index, so it needs that much free disk. If
         this call is interrupted or cancelled, the merge goes on in the cluster.
         """
-        _check_merge(max_segments, poll_seconds)
-        self._run("force merge the index", self._ops.force_merge(max_segments, poll_seconds))
+        segments = _check_merge(max_segments, poll_seconds)
+        self._run("force merge the index", self._ops.force_merge(segments, poll_seconds))
 
     async def aforce_merge(self, max_segments: int = 1, *, poll_seconds: float = 5.0) -> None:
         """Async :meth:`force_merge`."""
-        _check_merge(max_segments, poll_seconds)
-        await self._arun("force merge the index", self._ops.force_merge(max_segments, poll_seconds))
+        segments = _check_merge(max_segments, poll_seconds)
+        await self._arun("force merge the index", self._ops.force_merge(segments, poll_seconds))
 
 
-def _check_merge(max_segments: Any, poll_seconds: Any) -> None:
-    if isinstance(max_segments, bool) or not isinstance(max_segments, int):
-        raise InvalidTypeError(
-            f"max_segments must be an int, got {max_segments!r}.",
-            fix="pass max_segments=1 to merge each shard into one segment",
-        )
-    if max_segments < 1:
-        raise InvalidInputError(f"max_segments is {max_segments}.", expected="max_segments >= 1")
+def _check_merge(max_segments: Any, poll_seconds: Any) -> int:
+    """``max_segments`` as an int; a typed error for either bad argument."""
     if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, (int, float)):
         raise InvalidTypeError(
             f"poll_seconds must be a number, got {poll_seconds!r}.", fix="pass poll_seconds=5.0"
@@ -338,3 +333,4 @@ def _check_merge(max_segments: Any, poll_seconds: Any) -> None:
         raise InvalidInputError(
             f"poll_seconds is {poll_seconds}.", expected="a finite number of seconds > 0"
         )
+    return check_k(max_segments, "max_segments", fix="pass max_segments=1 (one per shard)")
